@@ -16,6 +16,7 @@ _LAZY = {
     "AudioLoadError": "io",
     "load_audio": "io",
     "MelSpectrogramTransformer": "_mel",
+    "MFCCStatistics": "_baseline",
     "ConvEmbedder": "_embedder",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
