@@ -1,0 +1,246 @@
+"""MFCC summary statistics per track: the baseline the CNN embedding is compared to."""
+
+import functools
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+
+from ._mel import (
+    _COMMON_CONSTRAINTS,
+    _as_tracks,
+    _check_band,
+    _load_track,
+    _map_tracks,
+    _MelKernel,
+    _power_to_db,
+)
+
+__all__ = ["MFCCStatistics"]
+
+# librosa.feature.delta's default window
+_DELTA_WIDTH = 9
+
+
+def _delta(mfcc):
+    """First-order deltas along time, as ``librosa.feature.delta(width=9)``.
+
+    librosa's default ``mode="interp"`` needs at least 9 frames; a shorter track is
+    extended by repeating its edge frames (``mode="nearest"``).
+    """
+    import librosa
+
+    mode = "interp" if mfcc.shape[1] >= _DELTA_WIDTH else "nearest"
+    return librosa.feature.delta(mfcc, width=_DELTA_WIDTH, order=1, axis=-1, mode=mode)
+
+
+def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, top_db, n_mfcc):
+    import scipy.fft
+
+    y = _load_track(index, track, sr=sr, offset=offset, duration=duration)
+    S_db = _power_to_db(kernel(y), top_db)
+    mfcc = scipy.fft.dct(S_db, axis=0, type=2, norm="ortho")[:n_mfcc]
+    return np.concatenate(
+        [mfcc.mean(axis=1), mfcc.std(axis=1), _delta(mfcc).std(axis=1)]
+    ).astype(np.float32)
+
+
+class MFCCStatistics(TransformerMixin, BaseEstimator):
+    """Mean and spread of MFCCs per track: the MFCC-statistics baseline.
+
+    Every track becomes a fixed-length vector of ``3 * n_mfcc`` features: the mean and
+    standard deviation over time of its ``n_mfcc`` mel-frequency cepstral
+    coefficients, then the standard deviation of their first-order deltas. These
+    vectors with a nearest-neighbour search are the classic content-based baseline
+    that the CNN embedding of :class:`~sklearn_music.ConvEmbedder` is measured
+    against. The transformer is stateless.
+
+    The MFCCs equal :func:`librosa.feature.mfcc` with the same parameters (mel power
+    spectrogram as :class:`~sklearn_music.MelSpectrogramTransformer`, then
+    ``power_to_db(ref=1.0, amin=1e-10, top_db=top_db)`` and an orthonormal DCT-II);
+    the deltas equal :func:`librosa.feature.delta` with ``width=9``.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate in Hz; files are resampled to it, arrays are taken to be at it.
+    n_mfcc : int, default=20
+        Number of MFCCs; at most ``n_mels``.
+    n_fft : int, default=2048
+        FFT window length in samples (librosa's default for MFCCs).
+    hop_length : int, default=512
+        Samples between successive frames.
+    n_mels : int, default=128
+        Number of mel bands fed to the DCT.
+    fmin : float, default=0.0
+        Lowest frequency of the mel filters in Hz.
+    fmax : float, default=None
+        Highest frequency of the mel filters in Hz; ``None`` means ``sr / 2``.
+    top_db : float, default=80.0
+        Floor of the dB spectrogram below its maximum, as in
+        :func:`librosa.feature.mfcc`; ``None`` for no floor.
+    offset : float, default=0.0
+        Start each track this many seconds in.
+    duration : float, default=None
+        Use this many seconds from ``offset`` (zero-padded at the end when shorter);
+        ``None`` uses the whole track.
+    n_jobs : int, default=None
+        Number of tracks processed in parallel with :class:`joblib.Parallel`;
+        ``None`` means 1 unless in a :func:`joblib.parallel_config` context.
+    verbose : int, default=0
+        Show a tqdm progress bar over the tracks when non-zero.
+
+    See Also
+    --------
+    sklearn_music.MelSpectrogramTransformer : The spectrograms the CNN learns from.
+    librosa.feature.mfcc : The reference for the coefficients.
+
+    Notes
+    -----
+    ``X`` takes the same forms as in
+    :class:`~sklearn_music.MelSpectrogramTransformer`: paths, file-like objects, 1-D
+    waveforms, or a 2-D array whose rows are waveforms. The deltas of a track shorter
+    than 9 frames (librosa's ``mode="interp"`` needs 9) are computed with
+    ``mode="nearest"``, which repeats the edge frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_music import MFCCStatistics
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((4, 16000)).astype(np.float32)  # 4 tracks of 1 s
+    >>> stats = MFCCStatistics(n_mfcc=13)
+    >>> stats.fit_transform(X).shape
+    (4, 39)
+    >>> stats.get_feature_names_out()[[0, 13, 26]].tolist()
+    ['mfcc0_mean', 'mfcc0_std', 'delta_mfcc0_std']
+    """
+
+    _parameter_constraints: dict = {
+        **_COMMON_CONSTRAINTS,
+        "n_mfcc": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        sr=16000,
+        n_mfcc=20,
+        n_fft=2048,
+        hop_length=512,
+        n_mels=128,
+        fmin=0.0,
+        fmax=None,
+        top_db=80.0,
+        offset=0.0,
+        duration=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.sr = sr
+        self.n_mfcc = n_mfcc
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.top_db = top_db
+        self.offset = offset
+        self.duration = duration
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _check_params(self):
+        fmax = _check_band(self)
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(
+                f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}"
+            )
+        return fmax
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters and ``X``; nothing is learned.
+
+        Parameters
+        ----------
+        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
+            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
+            waveforms. Files are not read.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MFCCStatistics
+            The transformer.
+        """
+        self._check_params()
+        _as_tracks(X)
+        return self
+
+    def transform(self, X):
+        """Summarise the MFCCs of every track.
+
+        Parameters
+        ----------
+        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
+            Paths, file-like objects or 1-D waveforms at ``sr``, or a 2-D array whose
+            rows are waveforms.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_tracks, 3 * n_mfcc), dtype float32
+            Per track: MFCC means, MFCC standard deviations, standard deviations of
+            the MFCC deltas (see :meth:`get_feature_names_out`).
+
+        Raises
+        ------
+        AudioLoadError
+            When a track cannot be read; the message names its index and file.
+        """
+        self._validate_params()
+        fmax = self._check_params()
+        tracks = _as_tracks(X)
+        kernel = _MelKernel(
+            sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels, fmin=self.fmin, fmax=fmax, power=2.0,
+        )
+        one = functools.partial(
+            _mfcc_stats_track, kernel=kernel, sr=self.sr, offset=self.offset,
+            duration=self.duration, top_db=self.top_db, n_mfcc=self.n_mfcc,
+        )
+        rows = _map_tracks(
+            one, tracks, n_jobs=self.n_jobs, verbose=self.verbose,
+            desc="MFCC statistics",
+        )
+        return np.vstack(rows)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the input has samples, not named features.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``mfcc{i}_mean`` for every coefficient, then ``mfcc{i}_std``, then
+            ``delta_mfcc{i}_std``.
+        """
+        k = range(self.n_mfcc)
+        return np.asarray(
+            [f"mfcc{i}_mean" for i in k]
+            + [f"mfcc{i}_std" for i in k]
+            + [f"delta_mfcc{i}_std" for i in k],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
