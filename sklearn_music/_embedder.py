@@ -1,0 +1,1008 @@
+"""ConvEmbedder: a Dieleman-style CNN, trained on patches through skorch.
+
+The estimator owns a fitted skorch net (``net_``) instead of subclassing
+:class:`skorch.NeuralNet`: skorch's ``__init__`` sets public attributes and validates
+its own parameters, which breaks scikit-learn's estimator contract. Training is
+skorch's (callbacks, history, early stopping, devices); the net is customised only
+through skorch's documented hooks: ``get_dataset``, ``get_iterator``, ``get_loss`` and
+``initialize_module``.
+
+torch and skorch are imported inside the functions that need them, so that
+``import sklearn_music`` stays light.
+"""
+
+import copy
+import functools
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["ConvEmbedder"]
+
+
+# --------------------------------------------------------------------------------------
+# Input checking
+# --------------------------------------------------------------------------------------
+def _is_ragged_sequence(X):
+    """True for a list / tuple / 1-D object array whose items are all 2-D arrays."""
+    if isinstance(X, np.ndarray):
+        if X.dtype != object or X.ndim != 1:
+            return False
+    elif not isinstance(X, (list, tuple)):
+        return False
+    return len(X) > 0 and all(getattr(x, "ndim", None) == 2 for x in X)
+
+
+def _crop(spec, offset, n_frames, pad_mode):
+    """``n_frames`` frames of ``spec`` from ``offset``; short tracks are padded."""
+    length = spec.shape[1]
+    if length >= n_frames:
+        return spec[:, offset : offset + n_frames]
+    if pad_mode == "wrap":
+        return spec[:, np.arange(n_frames) % length]
+    out = np.zeros((spec.shape[0], n_frames), dtype=spec.dtype)
+    out[:, :length] = spec
+    return out
+
+
+def _fixed_offsets(length, n_frames, hop):
+    """Offsets of the patches taken every ``hop`` frames, the last one ending the track."""
+    if length <= n_frames:
+        return [0]
+    offsets = list(range(0, length - n_frames + 1, hop))
+    if offsets[-1] + n_frames < length:
+        offsets.append(length - n_frames)
+    return offsets
+
+
+# --------------------------------------------------------------------------------------
+# Datasets (plain map-style datasets: torch's DataLoader needs only __len__/__getitem__)
+# --------------------------------------------------------------------------------------
+class _TrackData:
+    """Normalised spectrograms of the tracks and their packed targets (or None)."""
+
+    def __init__(self, specs, Y=None):
+        self.specs = specs
+        self.Y = Y
+
+    def __len__(self):
+        return len(self.specs)
+
+    def subset(self, indices):
+        return _TrackData(
+            [self.specs[i] for i in indices], None if self.Y is None else self.Y[indices]
+        )
+
+    def target(self, i):
+        if self.Y is None:
+            return np.zeros(1, dtype=np.float32)
+        return self.Y[i]
+
+
+class _RandomPatches:
+    """Training examples: ``patches_per_track`` random patches (or patch sequences)
+    of every track; each access draws a new position, so each epoch sees new patches.
+    """
+
+    def __init__(self, tracks, *, n_frames, hop, per_track, pad_mode, sequence_length,
+                 aggregate, rng):
+        self.tracks = tracks
+        self.n_frames = n_frames
+        self.hop = hop
+        self.per_track = per_track
+        self.pad_mode = pad_mode
+        self.sequence_length = sequence_length
+        self.aggregate = aggregate
+        self.rng = rng
+
+    def __len__(self):
+        return len(self.tracks) * self.per_track
+
+    def __getitem__(self, k):
+        i = k % len(self.tracks)
+        spec = self.tracks.specs[i]
+        length = spec.shape[1]
+        y = self.tracks.target(i)
+        if self.aggregate == "mean":
+            offset = int(self.rng.integers(0, max(1, length - self.n_frames + 1)))
+            return _crop(spec, offset, self.n_frames, self.pad_mode), y
+        # a run of `sequence_length` hop-spaced patches from a random start
+        span = self.n_frames + (self.sequence_length - 1) * self.hop
+        start = int(self.rng.integers(0, max(1, length - span + 1)))
+        offsets = [
+            o for o in range(start, start + span - self.n_frames + 1, self.hop)
+            if o + self.n_frames <= length
+        ] or [start]
+        seq = np.zeros((self.sequence_length, spec.shape[0], self.n_frames), np.float32)
+        for j, o in enumerate(offsets):
+            seq[j] = _crop(spec, o, self.n_frames, self.pad_mode)
+        return {"x": seq, "lengths": np.int64(len(offsets))}, y
+
+
+class _FixedPatches:
+    """Evaluation examples: every track cut into patches every ``hop`` frames.
+
+    With ``aggregate="mean"`` an item is one patch (tracks are averaged afterwards,
+    ``counts`` gives the number of patches of each track); with ``"gru"`` an item is
+    the whole sequence of patches of one track.
+    """
+
+    def __init__(self, tracks, *, n_frames, hop, pad_mode, aggregate):
+        self.tracks = tracks
+        self.n_frames = n_frames
+        self.pad_mode = pad_mode
+        self.aggregate = aggregate
+        self.offsets = [_fixed_offsets(s.shape[1], n_frames, hop) for s in tracks.specs]
+        self.counts = np.array([len(o) for o in self.offsets])
+        self.items = [(i, o) for i, offs in enumerate(self.offsets) for o in offs]
+
+    def __len__(self):
+        return len(self.items) if self.aggregate == "mean" else len(self.tracks)
+
+    def __getitem__(self, k):
+        if self.aggregate == "mean":
+            i, o = self.items[k]
+            spec = self.tracks.specs[i]
+            return _crop(spec, o, self.n_frames, self.pad_mode), self.tracks.target(i)
+        spec = self.tracks.specs[k]
+        seq = np.stack([_crop(spec, o, self.n_frames, self.pad_mode)
+                        for o in self.offsets[k]])
+        return {"x": seq, "lengths": np.int64(len(seq))}, self.tracks.target(k)
+
+
+def _collate_sequences(batch):
+    """Stack patch sequences of different lengths, padding with zero patches."""
+    import torch
+
+    n_steps = max(int(x["lengths"]) for x, _ in batch)
+    shape = batch[0][0]["x"].shape[1:]
+    xs = np.zeros((len(batch), n_steps, *shape), dtype=np.float32)
+    for j, (x, _) in enumerate(batch):
+        xs[j, : len(x["x"])] = x["x"]
+    lengths = torch.tensor([int(x["lengths"]) for x, _ in batch])
+    ys = torch.as_tensor(np.stack([y for _, y in batch]))
+    return {"x": torch.from_numpy(xs), "lengths": lengths}, ys
+
+
+class _TrackSplit:
+    """skorch ``train_split``: hold out a fraction of the *tracks* (so no patch of a
+    validation track is trained on), stratified by the first classification target.
+    """
+
+    def __init__(self, fraction, stratify_column, random_state):
+        self.fraction = fraction
+        self.stratify_column = stratify_column
+        self.random_state = random_state
+
+    def __call__(self, dataset, y=None, **fit_params):
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(len(dataset))
+        strat = None
+        if self.stratify_column is not None:
+            strat = dataset.Y[:, self.stratify_column]
+            if np.unique(strat, return_counts=True)[1].min() < 2:
+                strat = None
+        try:
+            train, valid = train_test_split(
+                idx, test_size=self.fraction, stratify=strat,
+                random_state=self.random_state,
+            )
+        except ValueError:  # too few tracks per class for a stratified split
+            train, valid = train_test_split(
+                idx, test_size=self.fraction, random_state=self.random_state
+            )
+        return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))
+
+
+# --------------------------------------------------------------------------------------
+# The skorch net (created on first use so that skorch is imported lazily)
+# --------------------------------------------------------------------------------------
+@functools.cache
+def _net_class():
+    import torch
+    from skorch import NeuralNet
+    from skorch.utils import to_tensor
+
+    class _PatchNet(NeuralNet):
+        """skorch net that trains on random patches of whole tracks.
+
+        Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
+        ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
+        the random patch positions and of the shuffling).
+        """
+
+        def __init__(self, module, criterion, *, patch_frames=96, patch_hop=48,
+                     patches_per_track=8, pad_mode="wrap", sequence_length=4,
+                     aggregate="mean", patch_seed=0, **kwargs):
+            super().__init__(module, criterion, **kwargs)
+            self.patch_frames = patch_frames
+            self.patch_hop = patch_hop
+            self.patches_per_track = patches_per_track
+            self.pad_mode = pad_mode
+            self.sequence_length = sequence_length
+            self.aggregate = aggregate
+            self.patch_seed = patch_seed
+
+        def get_dataset(self, X, y=None):
+            if isinstance(X, _TrackData):
+                return X
+            return super().get_dataset(X, y)
+
+        def get_iterator(self, dataset, training=False):
+            if isinstance(dataset, _TrackData):
+                if training:
+                    seeds = np.random.SeedSequence(self.patch_seed).spawn(2)
+                    dataset = _RandomPatches(
+                        dataset, n_frames=self.patch_frames, hop=self.patch_hop,
+                        per_track=self.patches_per_track, pad_mode=self.pad_mode,
+                        sequence_length=self.sequence_length, aggregate=self.aggregate,
+                        rng=np.random.default_rng(seeds[0]),
+                    )
+                    gen = torch.Generator()
+                    gen.manual_seed(int(seeds[1].generate_state(1)[0]))
+                    sampler = torch.utils.data.RandomSampler(dataset, generator=gen)
+                    loader_kwargs = {"sampler": sampler}
+                else:
+                    dataset = _FixedPatches(
+                        dataset, n_frames=self.patch_frames, hop=self.patch_hop,
+                        pad_mode=self.pad_mode, aggregate=self.aggregate,
+                    )
+                    loader_kwargs = {}
+                if self.aggregate == "gru":
+                    loader_kwargs["collate_fn"] = _collate_sequences
+                return torch.utils.data.DataLoader(
+                    dataset, batch_size=self.batch_size, num_workers=0, **loader_kwargs
+                )
+            return super().get_iterator(dataset, training=training)
+
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            # y_pred = (embedding, head_0, head_1, ...); the criterion sums the heads
+            y_true = to_tensor(y_true, device=self.device)
+            return self.criterion_(y_pred[1:], y_true)
+
+        def initialize_module(self):
+            super().initialize_module()
+            # He initialisation of the conv layers (each followed by BN and ReLU)
+            for m in self.module_.modules():
+                if isinstance(m, torch.nn.Conv1d):
+                    torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            return self
+
+    _PatchNet.__module__ = __name__
+    _PatchNet.__qualname__ = "_PatchNet"
+    return _PatchNet
+
+
+def __getattr__(name):
+    # lets pickle find the lazily created net class
+    if name == "_PatchNet":
+        return _net_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@contextmanager
+def _torch_context(n_jobs, seed=None, device="cpu"):
+    """Temporarily set torch's thread count and (forked) random seed."""
+    import torch
+
+    old_threads = torch.get_num_threads()
+    if n_jobs is not None:
+        n = os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs
+        torch.set_num_threads(max(1, n))
+    try:
+        if seed is None:
+            yield
+        else:
+            dev = torch.device(device)
+            devices = [dev.index or 0] if dev.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                yield
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+
+
+# --------------------------------------------------------------------------------------
+# The estimator
+# --------------------------------------------------------------------------------------
+class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Track embeddings from a Dieleman-style CNN trained on spectrogram patches.
+
+    A 1-D convolutional network over time, with the mel bands as input channels
+    (Dieleman's content-based recommendation network), is trained by skorch on
+    random fixed-size patches of every track to predict one or several targets
+    (genre, artist, collaborative-filtering factors...). :meth:`transform` returns
+    the embedding layer of each track: the mean of the embeddings of its patches
+    taken every ``patch_hop`` frames (or a GRU over them, ``aggregate="gru"``).
+
+    Parameters
+    ----------
+    embedding_dim : int, default=64
+        Size of the embedding (the output of :meth:`transform`).
+    patch_frames : int, default=96
+        Length of a patch in frames (96 frames ≈ 3 s at ``sr=16000``,
+        ``hop_length=512``). Tracks shorter than a patch are padded
+        (see ``pad_mode``). Must be at least
+        :func:`~sklearn_music._modules.min_patch_frames` of ``n_conv``
+        (9 for ``n_conv=3``).
+    patch_hop : int, default=None
+        Hop between the patches averaged by :meth:`transform`; ``None`` means
+        ``patch_frames // 2``.
+    patches_per_track : int, default=8
+        Random patches drawn from every track in each training epoch.
+    n_filters : int, default=64
+        Filters of each conv layer (Dieleman used 256).
+    n_conv : int, default=3
+        Number of conv layers (filters 4 frames long; max-pool 4 after the first,
+        2 after the others, global pooling after the last).
+    pooling : tuple of {"mean", "max", "l2"}, default=("mean", "max", "l2")
+        Global temporal pooling statistics, concatenated.
+    hidden_units : tuple of int, default=(256,)
+        Fully connected layers between the pooling and the embedding layer.
+    dropout : float, default=0.3
+        Dropout before every fully connected layer.
+    aggregate : {"mean", "gru"}, default="mean"
+        How a track's patches become its embedding: the mean of the patch
+        embeddings, or the last state of a GRU run over them (then trained on runs
+        of ``sequence_length`` consecutive patches).
+    sequence_length : int, default=4
+        Patches per training sequence when ``aggregate="gru"``.
+    pad_mode : {"wrap", "constant"}, default="wrap"
+        How a track shorter than a patch is padded: repeated, or zeros (the band
+        means after normalisation).
+    target_weights : dict, default=None
+        Weight of each target's loss, by target name (dict keys or DataFrame
+        columns; a single target is named ``"y"``). Missing names weigh 1.
+    class_weight : {"balanced"}, default=None
+        ``"balanced"`` weighs the cross-entropy of each class by the inverse of its
+        frequency.
+    predict_target : str, default=None
+        Target used by :meth:`predict` and :meth:`predict_proba`; ``None`` means the
+        first classification target (or the first target when there is none).
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        The optimizer (``"sgd"`` uses momentum 0.9).
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=1e-4
+        L2 penalty of the optimizer.
+    batch_size : int, default=32
+        Patches per mini-batch (sequences with ``aggregate="gru"``; tracks at
+        inference).
+    max_epochs : int, default=20
+        Training epochs. Each epoch draws ``patches_per_track`` new random patches
+        from every track; on the real-music benchmark, the number of patches seen
+        (20 epochs x 8 patches) mattered more than any other setting.
+    validation_fraction : float, default=None
+        Fraction of the tracks held out to compute ``valid_loss`` every epoch
+        (stratified by the first classification target). ``None``: no validation.
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved for ``n_iter_no_change`` epochs
+        and restore the best weights (skorch's ``EarlyStopping``); needs
+        ``validation_fraction``.
+    n_iter_no_change : int, default=5
+        Patience of the early stopping.
+    callbacks : list, default=None
+        More skorch callbacks (or ``(name, callback)`` pairs); copied at fit.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``. A model trained on a GPU unpickles on a
+        machine without one (on the CPU, with a ``DeviceWarning``).
+    n_jobs : int, default=None
+        Torch threads used in ``fit`` and ``transform`` (``None``: torch's setting;
+        ``-1``: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, dropout, patch positions, shuffling and the validation
+        split: the same value gives identical results on the CPU.
+    verbose : int, default=0
+        ``> 0`` prints skorch's table of epochs.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.history`` holds the losses of every epoch and
+        ``net_.module_`` the :class:`~sklearn_music._modules.MultiHeadNet`.
+    mean_ : ndarray of shape (n_mels,)
+        Mean of every mel band over the training frames.
+    scale_ : ndarray of shape (n_mels,)
+        Standard deviation of every mel band over the training frames (1 where 0).
+    targets_ : list of dict
+        One entry per target: ``name``, ``kind`` (``"class"`` or ``"regression"``),
+        ``classes`` (classification) or ``mean``/``scale`` (regression targets are
+        standardised column by column for training; predictions are scaled back).
+    classes_ : ndarray of shape (n_classes,)
+        Classes of the target used by :meth:`predict` (only if it is a
+        classification target).
+    n_features_in_ : int
+        Number of mel bands.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the mel bands, when fitted on a DataFrame of single-frame spectra.
+
+    See Also
+    --------
+    sklearn_music.MelSpectrogramTransformer : Gives the spectrograms ConvEmbedder
+        takes.
+
+    Notes
+    -----
+    ``X`` is a 3-D array ``(n_tracks, n_mels, n_frames)`` or a list / tuple / 1-D
+    object array of 2-D ``(n_mels, n_frames_i)`` arrays (the ragged output of
+    :class:`~sklearn_music.MelSpectrogramTransformer`). A 2-D array
+    ``(n_tracks, n_mels)`` is read as single-frame spectrograms (e.g. mean spectra).
+
+    ``y`` is a 1-D array of class labels (cross-entropy; strings work), a 1-D
+    continuous array or a 2-D float array (mean squared error on standardised
+    columns), or a dict / DataFrame of such targets: one output head each, their
+    losses summed with ``target_weights``.
+
+    Each training epoch draws ``patches_per_track`` random patches of every track,
+    so a long track gives many examples (van den Oord et al., 2013: 3-s windows,
+    predictions averaged over consecutive windows).
+
+    References
+    ----------
+    .. [1] S. Dieleman, "Recommending music on Spotify with deep learning", 2014.
+    .. [2] A. van den Oord, S. Dieleman, B. Schrauwen, "Deep content-based music
+       recommendation", NIPS 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_music import ConvEmbedder
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(12, 16, 40)).astype(np.float32)
+    >>> y = np.repeat(["rock", "jazz", "folk"], 4)
+    >>> X[y == "rock", :4] += 2.0                 # a planted pattern per class
+    >>> emb = ConvEmbedder(embedding_dim=8, n_filters=8, patch_frames=16,
+    ...                    max_epochs=2, random_state=0)
+    >>> emb.fit_transform(X, y).shape
+    (12, 8)
+    >>> emb.get_feature_names_out()[:2]
+    array(['convembedder0', 'convembedder1'], dtype=object)
+    >>> emb.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "patch_frames": [Interval(Integral, 1, None, closed="left")],
+        "patch_hop": [Interval(Integral, 1, None, closed="left"), None],
+        "patches_per_track": [Interval(Integral, 1, None, closed="left")],
+        "n_filters": [Interval(Integral, 1, None, closed="left")],
+        "n_conv": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [tuple, list],
+        "hidden_units": [tuple, list],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "aggregate": [StrOptions({"mean", "gru"})],
+        "sequence_length": [Interval(Integral, 1, None, closed="left")],
+        "pad_mode": [StrOptions({"wrap", "constant"})],
+        "target_weights": [dict, None],
+        "class_weight": [StrOptions({"balanced"}), None],
+        "predict_target": [str, None],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [str],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        embedding_dim=64,
+        patch_frames=96,
+        patch_hop=None,
+        patches_per_track=8,
+        n_filters=64,
+        n_conv=3,
+        pooling=("mean", "max", "l2"),
+        hidden_units=(256,),
+        dropout=0.3,
+        aggregate="mean",
+        sequence_length=4,
+        pad_mode="wrap",
+        target_weights=None,
+        class_weight=None,
+        predict_target=None,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=1e-4,
+        batch_size=32,
+        max_epochs=20,
+        validation_fraction=None,
+        early_stopping=False,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.embedding_dim = embedding_dim
+        self.patch_frames = patch_frames
+        self.patch_hop = patch_hop
+        self.patches_per_track = patches_per_track
+        self.n_filters = n_filters
+        self.n_conv = n_conv
+        self.pooling = pooling
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.aggregate = aggregate
+        self.sequence_length = sequence_length
+        self.pad_mode = pad_mode
+        self.target_weights = target_weights
+        self.class_weight = class_weight
+        self.predict_target = predict_target
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- input checks
+    def _check_X(self, X, *, reset):
+        """Return a list of float32 (n_mels, n_frames_i) arrays."""
+        if _is_ragged_sequence(X):
+            specs = []
+            for i, x in enumerate(X):
+                x = np.asarray(x)
+                if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+                    raise ValueError(
+                        f"X[{i}] has dtype {x.dtype}; a spectrogram must be real numbers"
+                    )
+                x = np.ascontiguousarray(x, dtype=np.float32)
+                if x.shape[0] < 1 or x.shape[1] < 1:
+                    raise ValueError(
+                        f"X[{i}] has shape {x.shape}; a spectrogram needs at least one "
+                        "mel band and one frame"
+                    )
+                if not np.isfinite(x).all():
+                    raise ValueError(f"X[{i}] contains NaN or infinity")
+                if specs and x.shape[0] != specs[0].shape[0]:
+                    raise ValueError(
+                        f"X[{i}] has {x.shape[0]} mel bands but X[0] has "
+                        f"{specs[0].shape[0]}; every spectrogram needs the same n_mels"
+                    )
+                specs.append(x)
+            n_mels = specs[0].shape[0]
+            if reset:
+                self.n_features_in_ = n_mels
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif n_mels != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_mels} features (mel bands), but ConvEmbedder is "
+                    f"expecting {self.n_features_in_} features as input."
+                )
+            return specs
+        X = validate_data(
+            self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64]
+        )
+        if X.ndim == 2:  # single-frame spectra
+            X = X[:, :, None]
+        elif X.ndim != 3:
+            raise ValueError(
+                f"X has shape {X.shape}; expected (n_tracks, n_mels, n_frames), "
+                "(n_tracks, n_mels) or a list of (n_mels, n_frames_i) arrays"
+            )
+        X = X.astype(np.float32, copy=False)
+        return list(X)
+
+    def _encode_targets(self, y, n_samples):
+        """Pack the targets into a float matrix; describe them in a list of dicts."""
+        if y is None:
+            raise ValueError(
+                "ConvEmbedder requires y to be passed, but the target y is None."
+            )
+        if isinstance(y, dict):
+            items = list(y.items())
+        elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame
+            items = [(str(c), y[c].to_numpy()) for c in y.columns]
+        else:
+            items = [(str(getattr(y, "name", None) or "y"), y)]
+        if not items:
+            raise ValueError("y has no target")
+        weights = dict(self.target_weights or {})
+        unknown = set(weights) - {name for name, _ in items}
+        if unknown:
+            raise ValueError(
+                f"target_weights names {sorted(unknown)}, which are not targets; the "
+                f"targets are {[name for name, _ in items]}"
+            )
+        targets, columns = [], []
+        start = 0
+        for name, values in items:
+            values = np.asarray(values)
+            if values.shape[0] != n_samples:
+                raise ValueError(
+                    f"target {name!r} has {values.shape[0]} rows but X has "
+                    f"{n_samples} tracks"
+                )
+            if values.ndim == 1 and type_of_target(values) in ("binary", "multiclass"):
+                if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                    raise ValueError(f"target {name!r} contains NaN or infinity")
+                classes, codes = np.unique(values, return_inverse=True)
+                targets.append({"name": name, "kind": "class", "classes": classes,
+                                "start": start, "stop": start + 1})
+                columns.append(codes.astype(np.float32)[:, None])
+            elif values.ndim in (1, 2):
+                try:
+                    vals = values.astype(np.float64).reshape(n_samples, -1)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"target {name!r} is neither class labels nor numbers: {exc}"
+                    ) from None
+                if not np.isfinite(vals).all():
+                    raise ValueError(f"target {name!r} contains NaN or infinity")
+                mean, scale = vals.mean(axis=0), vals.std(axis=0)
+                scale[scale == 0] = 1.0
+                width = vals.shape[1]
+                targets.append({"name": name, "kind": "regression", "mean": mean,
+                                "scale": scale, "start": start, "stop": start + width,
+                                "ndim": values.ndim})
+                columns.append(((vals - mean) / scale).astype(np.float32))
+            else:
+                raise ValueError(
+                    f"target {name!r} has shape {values.shape}; expected 1-D labels "
+                    "or a 1-D / 2-D array of numbers"
+                )
+            targets[-1]["weight"] = float(weights.get(name, 1.0))
+            start = targets[-1]["stop"]
+        return targets, np.hstack(columns)
+
+    def _predict_index(self):
+        names = [t["name"] for t in self.targets_]
+        if self.predict_target is not None:
+            if self.predict_target not in names:
+                raise ValueError(
+                    f"predict_target={self.predict_target!r} is not a target; the "
+                    f"targets are {names}"
+                )
+            return names.index(self.predict_target)
+        kinds = [t["kind"] for t in self.targets_]
+        return kinds.index("class") if "class" in kinds else 0
+
+    def _hop(self):
+        return self.patch_hop if self.patch_hop is not None else max(1, self.patch_frames // 2)
+
+    # ---------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the network on random patches of the tracks.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
+            Log-mel spectrograms: a 3-D array, or a list of 2-D
+            ``(n_mels, n_frames_i)`` arrays of any lengths.
+        y : array-like of shape (n_tracks,) or (n_tracks, n_outputs), dict or DataFrame
+            Class labels, float targets, or several targets by name.
+
+        Returns
+        -------
+        self : ConvEmbedder
+            The fitted estimator.
+        """
+        import torch
+        from skorch.callbacks import EarlyStopping
+
+        from sklearn_music._modules import MultiHeadNet, MultiTargetLoss, min_patch_frames
+
+        pooling = tuple(self.pooling)
+        if not pooling or not set(pooling) <= {"mean", "max", "l2"}:
+            raise ValueError(
+                f"pooling={self.pooling!r} must be a non-empty tuple of 'mean', 'max' "
+                "and 'l2'"
+            )
+        if any(int(u) < 1 for u in self.hidden_units):
+            raise ValueError(f"hidden_units={self.hidden_units!r} must be positive ints")
+        min_frames = min_patch_frames(self.n_conv)
+        if self.patch_frames < min_frames:
+            raise ValueError(
+                f"patch_frames={self.patch_frames} is too short for n_conv="
+                f"{self.n_conv} conv layers: it must be at least {min_frames}"
+            )
+        if self.early_stopping and self.validation_fraction is None:
+            raise ValueError(
+                "early_stopping=True needs validation_fraction (the valid_loss it "
+                "monitors)"
+            )
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but torch finds no CUDA device")
+
+        specs = self._check_X(X, reset=True)
+        targets, Y = self._encode_targets(y, len(specs))
+        if self.predict_target is not None and self.predict_target not in [
+            t["name"] for t in targets
+        ]:
+            raise ValueError(
+                f"predict_target={self.predict_target!r} is not a target; the targets "
+                f"are {[t['name'] for t in targets]}"
+            )
+
+        frames = np.concatenate(specs, axis=1).astype(np.float64)
+        self.mean_ = frames.mean(axis=1).astype(np.float32)
+        scale = frames.std(axis=1)
+        scale[scale < 1e-8] = 1.0
+        self.scale_ = scale.astype(np.float32)
+        del frames
+        data = _TrackData(self._normalise(specs), Y)
+
+        rs = check_random_state(self.random_state)
+        torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
+
+        head_sizes, loss_heads, class_weights = [], [], []
+        for t in targets:
+            if t["kind"] == "class":
+                head_sizes.append(len(t["classes"]))
+                cw = None
+                if self.class_weight == "balanced":
+                    counts = np.bincount(Y[:, t["start"]].astype(int),
+                                         minlength=len(t["classes"]))
+                    cw = len(Y) / (len(t["classes"]) * np.maximum(counts, 1))
+                class_weights.append(cw)
+            else:
+                head_sizes.append(t["stop"] - t["start"])
+                class_weights.append(None)
+            loss_heads.append((t["kind"], t["start"], t["stop"], t["weight"]))
+
+        if callable(self.optimizer):
+            optimizer, opt_kwargs = self.optimizer, {}
+        else:
+            optimizer = getattr(torch.optim, _OPTIMIZERS[self.optimizer])
+            opt_kwargs = {"optimizer__momentum": 0.9} if self.optimizer == "sgd" else {}
+        if self.weight_decay:
+            opt_kwargs["optimizer__weight_decay"] = self.weight_decay
+
+        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
+        if self.early_stopping:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+            )))
+        train_split = None
+        if self.validation_fraction is not None:
+            first_class = next((t["start"] for t in targets if t["kind"] == "class"), None)
+            train_split = _TrackSplit(self.validation_fraction, first_class, split_seed)
+
+        # Everything the net needs to be rebuilt for inference, as plain data: it is
+        # what pickling stores next to the weights (see __getstate__).
+        net_init = dict(
+            module__n_mels=int(self.n_features_in_),
+            module__head_sizes=[int(h) for h in head_sizes],
+            module__aggregate=self.aggregate,
+            module__n_filters=int(self.n_filters),
+            module__n_conv=int(self.n_conv),
+            module__pooling=pooling,
+            module__hidden_units=tuple(int(u) for u in self.hidden_units),
+            module__embedding_dim=int(self.embedding_dim),
+            module__dropout=float(self.dropout),
+            criterion__heads=loss_heads,
+            criterion__class_weights=class_weights,
+            lr=float(self.lr),
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
+            predict_nonlinearity=None,
+            verbose=self.verbose,
+            patch_frames=int(self.patch_frames),
+            patch_hop=int(self._hop()),
+            patches_per_track=int(self.patches_per_track),
+            pad_mode=self.pad_mode,
+            sequence_length=int(self.sequence_length),
+            aggregate=self.aggregate,
+            patch_seed=patch_seed,
+        )
+        net = _net_class()(
+            MultiHeadNet,
+            MultiTargetLoss,
+            optimizer=optimizer,
+            train_split=train_split,
+            callbacks=callbacks or None,
+            device=self.device,
+            **net_init,
+            **opt_kwargs,
+        )
+        with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
+            net.fit(data, y=None)
+        self.net_ = net
+        self._net_init = net_init
+        self.targets_ = [
+            {k: v for k, v in t.items() if k not in ("start", "stop")} for t in targets
+        ]
+        pred = targets[self._predict_index()]
+        if pred["kind"] == "class":
+            self.classes_ = pred["classes"]
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        self._n_features_out = self.embedding_dim
+        return self
+
+    def _normalise(self, specs):
+        mean, scale = self.mean_[:, None], self.scale_[:, None]
+        return [(s - mean) / scale for s in specs]
+
+    # ---------------------------------------------------------------- inference
+    def _infer(self, X):
+        """Embeddings and per-target outputs of each track (patches averaged)."""
+        import torch
+
+        check_is_fitted(self)
+        specs = self._normalise(self._check_X(X, reset=False))
+        data = _TrackData(specs)
+        outs = []
+        with _torch_context(self.n_jobs):
+            for batch in self.net_.forward_iter(data, training=False):
+                emb, *heads = batch
+                row = [emb]
+                for t, h in zip(self.targets_, heads):
+                    row.append(torch.softmax(h, dim=1) if t["kind"] == "class" else h)
+                outs.append([r.numpy().astype(np.float64) for r in row])
+        cols = [np.concatenate(c) for c in zip(*outs)]
+        if self.aggregate == "mean":
+            counts = np.array(
+                [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop()))
+                 for s in specs]
+            )
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            cols = [np.add.reduceat(c, starts, axis=0) / counts[:, None] for c in cols]
+        return cols
+
+    def transform(self, X):
+        """Embed tracks: the mean (or GRU aggregate) of their patch embeddings.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
+            Log-mel spectrograms, as in :meth:`fit`.
+
+        Returns
+        -------
+        X_emb : ndarray of shape (n_tracks, embedding_dim), dtype float32
+            The track embeddings.
+        """
+        return self._infer(X)[0].astype(np.float32)
+
+    def predict_proba(self, X):
+        """Class probabilities of the ``predict_target``, averaged over patches.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
+            Log-mel spectrograms, as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_classes)
+            Probabilities of ``classes_``.
+        """
+        check_is_fitted(self)
+        i = self._predict_index()
+        if self.targets_[i]["kind"] != "class":
+            raise ValueError(
+                f"predict_proba needs a classification target, but target "
+                f"{self.targets_[i]['name']!r} is a regression target"
+            )
+        return self._infer(X)[1 + i]
+
+    def predict(self, X):
+        """Predict the ``predict_target``: a class label, or regression values.
+
+        Class labels maximise the patch-averaged probabilities; regression outputs
+        are averaged over patches and scaled back to the units of ``y``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
+            Log-mel spectrograms, as in :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_tracks,) or (n_tracks, n_outputs)
+            Predicted labels or values.
+        """
+        check_is_fitted(self)
+        i = self._predict_index()
+        t = self.targets_[i]
+        out = self._infer(X)[1 + i]
+        if t["kind"] == "class":
+            return t["classes"][out.argmax(axis=1)]
+        values = out * t["scale"] + t["mean"]
+        return values[:, 0] if t["ndim"] == 1 else values
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        """Plain state: the net's weights as ``torch.save`` bytes, no torch objects.
+
+        Both :mod:`pickle` and :func:`sklearn_music.persistence.save_model` use it;
+        the weights are moved to the CPU, so a model trained on a GPU loads on a
+        machine without one.
+        """
+        import io
+
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        if net is not None:
+            import torch
+
+            weights = {
+                k: v.detach().cpu() for k, v in net.module_.state_dict().items()
+            }
+            buffer = io.BytesIO()
+            torch.save(weights, buffer)
+            state["_net_weights"] = buffer.getvalue()
+            state["_net_history"] = json.dumps(net.history.to_list(), default=float)
+        return state
+
+    def __setstate__(self, state):
+        """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
+        import io
+
+        state = dict(state)
+        weights = state.pop("_net_weights", None)
+        history = state.pop("_net_history", None)
+        super().__setstate__(state)
+        if weights is None:
+            return
+        import torch
+        from skorch.exceptions import DeviceWarning
+        from skorch.history import History
+
+        from sklearn_music._modules import MultiHeadNet, MultiTargetLoss
+
+        device = self.device or "cpu"
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            warnings.warn(
+                f"ConvEmbedder was saved with device={device!r}, but torch finds no "
+                "CUDA device here; the net is loaded on device='cpu'",
+                DeviceWarning,
+                stacklevel=2,
+            )
+            device = "cpu"
+        net = _net_class()(
+            MultiHeadNet, MultiTargetLoss, device=device, **self._net_init
+        )
+        net.initialize()
+        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+        net.module_.load_state_dict(tensors)
+        net.module_.to(device)
+        net.module_.eval()
+        if history is not None:
+            net.history_ = History(json.loads(history))
+        self.net_ = net
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
