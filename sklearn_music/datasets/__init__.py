@@ -1,4 +1,4 @@
-"""Built-in data: synthesized labelled music, folder loading and the GTZAN fetcher.
+"""Built-in data: synthesized labelled music and listening histories, folder loading and the GTZAN fetcher.
 
 Nothing here touches the network at import time; only :func:`fetch_gtzan` downloads, and
 only when its data set is not cached yet.
@@ -7,6 +7,7 @@ only when its data set is not cached yet.
 from ._base import clear_data_home, get_data_home
 from ._folder import load_audio_folder
 from ._gtzan import fetch_gtzan
+from ._listening import make_listening
 from ._synth import make_tracks
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "fetch_gtzan",
     "get_data_home",
     "load_audio_folder",
+    "make_listening",
     "make_tracks",
 ]
