@@ -56,3 +56,16 @@ html_theme = "pydata_sphinx_theme"
 html_title = "sklearn_music"
 html_static_path = []
 html_theme_options = {"navigation_with_keys": False}
+
+
+def _skip_metadata_request_methods(app, what, name, obj, skip, options):
+    # scikit-learn generates set_{fit,score,...}_request on estimators whose methods
+    # take metadata; their docstrings point into scikit-learn's own glossary and user
+    # guide, which are not part of this site. scikit-learn's docs describe them.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_request_methods)

@@ -124,3 +124,9 @@ ax.set_title("Track embeddings of the best pipeline")
 ax.legend()
 fig.tight_layout()
 plt.show()
+
+# %%
+# The cache directory is ours to remove.
+import shutil
+
+shutil.rmtree(cache, ignore_errors=True)

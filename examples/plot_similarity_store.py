@@ -94,3 +94,9 @@ ax.set_title("Similarity store lookups")
 ax.legend()
 fig.tight_layout()
 plt.show()
+
+# %%
+# Remove the example's store files.
+import shutil
+
+shutil.rmtree(path.parent, ignore_errors=True)

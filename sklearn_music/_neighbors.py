@@ -96,7 +96,7 @@ class NearestTracks(BaseEstimator):
         Number of fitted tracks.
 
     n_features_in_ : int
-        Number of features (embedding dimensions) seen during :term:`fit`.
+        Number of features (embedding dimensions) seen during ``fit``.
 
     track_ids_ : ndarray of shape (n_samples_fit,)
         The fitted tracks' ids (``np.arange(n_samples_fit)`` if none were given).
