@@ -39,12 +39,12 @@ reStructuredText and written to ``docs/benchmarks/coldstart.rst``.
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_name
 
 SR = 16000
 N_FACTORS = 16
@@ -61,14 +61,6 @@ CNN_PARAMS = dict(
 METHODS = ("true factors", "label oracle", "random", "MFCC + ridge", "CNN")
 
 
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_cold_start(waveforms, plays, labels, *, seed=0, test_size=0.25, k=500,
@@ -245,7 +237,7 @@ def main(argv=None):
         "factors is the taste that the label does not carry (each track's own "
         "appeal, popularity, noise).",
         "",
-        f"Machine: {_cpu_name()}, {os.cpu_count()} cores, 1 torch thread. "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, 1 torch thread. "
         f"Date: {date}. Command: ``benchmarks/bench_coldstart.py"
         + (" --quick" if args.quick else "") + (" --real DIR" if args.real else "") + "``.",
         "",

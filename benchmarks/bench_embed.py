@@ -22,24 +22,16 @@ The table is printed in reStructuredText and written to
 import argparse
 import datetime
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_name
 
 SR, HOP, N_MELS, TRACK_SECONDS = 16000, 512, 128, 30.0
 N_FRAMES = int(TRACK_SECONDS * SR / HOP) + 1
 
 
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _timed(fn, repeat):
@@ -148,7 +140,7 @@ def main(argv=None):
         "ConvEmbedder speed",
         "==================",
         "",
-        f"Machine: {_cpu_name()}, {os.cpu_count()} cores, torch "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, 1 torch thread. Date: {date}."
         + (" Quick run." if args.quick else ""),
         "",

@@ -40,12 +40,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_name
 
 SR = 16000
 CLIP_SECONDS = 30.0
@@ -338,14 +338,6 @@ on P@1 (P@1 rests on 445 queries), so differences below that are noise."""
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _table(rows):
@@ -468,7 +460,7 @@ def main(argv=None):
     print(table)
     n_q = len(base["ap"])
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{_cpu_name()}, {os.cpu_count()} cores, torch threads: {args.n_jobs}"
+    machine = f"{cpu_name()}, {os.cpu_count()} cores, torch threads: {args.n_jobs}"
     winner = all(cnn[m] > summary(base)[m] for m in ("P@1", "P@10", "mAP"))
     print(f"CNN beats the baseline on all three metrics: {winner}")
     if args.out:
