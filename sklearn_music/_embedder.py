@@ -431,7 +431,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         classification target).
     n_features_in_ : int
         Number of mel bands.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the mel bands, when fitted on a DataFrame of single-frame spectra.
 
     See Also
