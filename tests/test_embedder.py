@@ -289,6 +289,36 @@ def test_pickle_and_joblib_round_trip(fitted, test_data, tmp_path):
     np.testing.assert_array_equal(joblib.load(tmp_path / "emb.joblib").transform(X), Z)
 
 
+def test_pickled_state_is_plain_data(fitted):
+    """The state holds weights as bytes and plain values: no torch or skorch object."""
+    import io
+
+    import torch
+
+    state = fitted.__getstate__()
+    assert "net_" not in state
+    assert isinstance(state["_net_weights"], bytes)
+
+    def modules(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from modules(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from modules(v)
+        else:
+            yield type(value).__module__.split(".")[0]
+
+    assert not {"torch", "skorch"} & set(modules(state))
+    weights = torch.load(io.BytesIO(state["_net_weights"]), weights_only=True)
+    expected = fitted.net_.module_.state_dict()
+    assert weights.keys() == expected.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(weights[name], tensor.cpu())
+    again = pickle.loads(pickle.dumps(fitted))
+    assert again.net_.history[:, "train_loss"] == fitted.net_.history[:, "train_loss"]
+
+
 def test_clone_is_unfitted(fitted):
     fresh = clone(fitted)
     assert fresh.get_params() == fitted.get_params()
