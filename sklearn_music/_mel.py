@@ -132,17 +132,20 @@ def _one_blas_thread():
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
-def _call_single_threaded(func, index, track):
+def _map_batch(func, start, batch):
+    """``func(index, track)`` for a batch of tracks, with one BLAS thread."""
     with _one_blas_thread():
-        return func(index, track)
+        return [func(start + j, track) for j, track in enumerate(batch)]
 
 
 def _map_tracks(func, tracks, *, n_jobs, verbose, desc):
     """Apply ``func(index, track)`` to every track, in parallel with joblib.
 
-    One task per track (joblib batches small tasks itself); with one worker the
-    tracks are processed in this process, without joblib's overhead. BLAS runs
-    single-threaded in both cases, so the results do not depend on ``n_jobs``.
+    With one worker the tracks are processed in this process, without joblib's
+    overhead. With several, each joblib task takes a contiguous batch of tracks
+    (about four batches per worker), so that the mel kernel is sent once per batch.
+    BLAS runs single-threaded in both cases, so the results do not depend on
+    ``n_jobs``.
     """
     n = len(tracks)
     progress = None
@@ -151,7 +154,8 @@ def _map_tracks(func, tracks, *, n_jobs, verbose, desc):
 
         progress = tqdm(total=n, desc=desc, unit="track")
     try:
-        if effective_n_jobs(n_jobs) == 1 or n == 1:
+        n_workers = effective_n_jobs(n_jobs)
+        if n_workers == 1 or n == 1:
             results = []
             with _one_blas_thread():
                 for i, track in enumerate(tracks):
@@ -159,16 +163,20 @@ def _map_tracks(func, tracks, *, n_jobs, verbose, desc):
                     if progress is not None:
                         progress.update(1)
             return results
+        bounds = np.linspace(0, n, min(n, 4 * n_workers) + 1).astype(int)
         tasks = (
-            delayed(_call_single_threaded)(func, i, track)
-            for i, track in enumerate(tracks)
+            delayed(_map_batch)(func, int(a), tracks[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:])
         )
-        if progress is None:  # a list comes back faster than a generator
-            return Parallel(n_jobs=n_jobs)(tasks)
         results = []
-        for result in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
-            results.append(result)
-            progress.update(1)
+        # max_nbytes=None: send waveforms through the pipe; joblib's automatic
+        # memory-mapping of large arguments cost ~8 ms a 30-s clip, more than the
+        # spectrogram itself (benchmarks/bench_mel.py)
+        parallel = Parallel(n_jobs=n_jobs, max_nbytes=None, return_as="generator")
+        for batch in parallel(tasks):
+            results.extend(batch)
+            if progress is not None:
+                progress.update(len(batch))
         return results
     finally:
         if progress is not None:
@@ -327,7 +335,9 @@ class MelSpectrogramTransformer(TransformerMixin, BaseEstimator):
         Number of tracks processed in parallel with :class:`joblib.Parallel`;
         ``None`` means 1 unless in a :func:`joblib.parallel_config` context
         (``parallel_config(backend="dask")`` runs on a dask cluster). ``-1`` uses all
-        processors.
+        processors. Parallelism pays off for files (decoding and resampling
+        dominate); for short waveforms already in memory, copying them to the
+        workers can cost more than it saves (``benchmarks/bench_mel.py``).
     verbose : int, default=0
         Show a tqdm progress bar over the tracks when non-zero.
 
