@@ -38,6 +38,7 @@ import time
 import joblib
 import librosa
 import numpy as np
+from _common import cpu_name
 from threadpoolctl import threadpool_limits
 
 from sklearn_music import MelSpectrogramTransformer
@@ -183,17 +184,6 @@ def real_check(folder, duration, n_jobs, batch):
     return {"folder": folder, "how": how, "labels": len(labels), "files": len(files),
             "ok": ok, "failed": failed, "hours": hours, "wall": wall,
             "duration": duration}
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def render(args, n_clips, rows, rel, db, real):

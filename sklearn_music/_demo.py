@@ -148,7 +148,8 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
 
     _section("5. ConvEmbedder with the best parameters, trained on genre")
     best_mel = search.best_params_["mel__n_mels"]
-    S = MelSpectrogramTransformer(sr=tracks.sr, n_mels=best_mel, n_jobs=2).fit_transform(X)
+    if best_mel != mel.n_mels:  # section 2's spectrograms serve when they match
+        S = mel.set_params(n_mels=best_mel).fit_transform(X)
     embedder = ConvEmbedder(
         embedding_dim=search.best_params_["embed__embedding_dim"], n_filters=32,
         patch_frames=48, max_epochs=max_epochs, random_state=random_state,
