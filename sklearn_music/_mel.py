@@ -158,6 +158,22 @@ def _map_tracks(func, tracks, *, n_jobs, verbose, desc):
                     if progress is not None:
                         progress.update(1)
             return results
+        return _map_batches(func, tracks, n_jobs, n_workers, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _map_batches(func, tracks, n_jobs, n_workers, progress):
+    """The parallel branch of :func:`_map_tracks`.
+
+    The BLAS limit is process-wide: this process holds it for the whole call, so
+    that with a thread-based backend (``parallel_config(backend="threading")``)
+    a batch that ends restores one thread, not the caller's count, while other
+    batches still run. Process workers set it per batch (:func:`_map_batch`).
+    """
+    n = len(tracks)
+    with _one_blas_thread():
         bounds = np.linspace(0, n, min(n, 4 * n_workers) + 1).astype(int)
         tasks = (
             delayed(_map_batch)(func, int(a), tracks[a:b])
@@ -173,9 +189,6 @@ def _map_tracks(func, tracks, *, n_jobs, verbose, desc):
             if progress is not None:
                 progress.update(len(batch))
         return results
-    finally:
-        if progress is not None:
-            progress.close()
 
 
 def _stack_or_list(arrays):
