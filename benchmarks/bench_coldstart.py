@@ -74,10 +74,18 @@ REAL_NOTE = (
 METHODS = ("true factors", "label oracle", "random", "MFCC + ridge", "CNN")
 
 
-
-
-def run_cold_start(waveforms, plays, labels, *, seed=0, test_size=0.25, k=500,
-                   cnn_params=None, n_mels=64, n_factors=N_FACTORS):
+def run_cold_start(
+    waveforms,
+    plays,
+    labels,
+    *,
+    seed=0,
+    test_size=0.25,
+    k=500,
+    cnn_params=None,
+    n_mels=64,
+    n_factors=N_FACTORS,
+):
     """Scores of the methods on one cold-start split.
 
     ``waveforms``: 2-D array or list of 1-D float arrays at ``SR``; ``plays``: sparse
@@ -106,7 +114,8 @@ def run_cold_start(waveforms, plays, labels, *, seed=0, test_size=0.25, k=500,
     t0 = time.perf_counter()
     full = ImplicitFactors(**wmf).fit(plays[keep])
     results["true factors"] = evaluate_cold_start(
-        full.user_factors_, full.item_factors_[te], test, k=k)
+        full.user_factors_, full.item_factors_[te], test, k=k
+    )
     results["true factors"]["seconds"] = time.perf_counter() - t0
 
     model = ImplicitFactors(**wmf).fit(train)
@@ -123,7 +132,8 @@ def run_cold_start(waveforms, plays, labels, *, seed=0, test_size=0.25, k=500,
 
     rng = np.random.default_rng(seed)
     results["random"] = evaluate_cold_start(
-        users, rng.standard_normal((len(te), n_factors)), test, k=k)
+        users, rng.standard_normal((len(te), n_factors)), test, k=k
+    )
     results["random"]["seconds"] = 0.0
 
     t0 = time.perf_counter()
@@ -152,11 +162,17 @@ def _synthetic(seeds, n_tracks, duration, n_users, cnn_params):
     for seed in seeds:
         tracks = make_tracks(n_tracks, duration=duration, random_state=seed)
         listening = make_listening(tracks, n_users, random_state=seed)
-        runs.append(run_cold_start(tracks.data, listening.plays, tracks.artist, seed=seed,
-                                   cnn_params=cnn_params))
-        print(f"  synthetic seed {seed}: "
-              + ", ".join(f"{m} AUC {r['auc']:.3f}" for m, r in runs[-1].items()),
-              file=sys.stderr, flush=True)
+        runs.append(
+            run_cold_start(
+                tracks.data, listening.plays, tracks.artist, seed=seed, cnn_params=cnn_params
+            )
+        )
+        print(
+            f"  synthetic seed {seed}: "
+            + ", ".join(f"{m} AUC {r['auc']:.3f}" for m, r in runs[-1].items()),
+            file=sys.stderr,
+            flush=True,
+        )
     return runs
 
 
@@ -174,11 +190,22 @@ def _real(folder, seeds, n_users, clip_seconds):
     for seed in seeds:
         listening = make_listening(albums, n_users, random_state=seed)
         # the library's default ConvEmbedder on its default 128-band spectrograms
-        runs.append(run_cold_start(waveforms, listening.plays, albums, seed=seed,
-                                   cnn_params=REAL_CNN_PARAMS, n_mels=128))
-        print(f"  real seed {seed}: "
-              + ", ".join(f"{m} AUC {r['auc']:.3f}" for m, r in runs[-1].items()),
-              file=sys.stderr, flush=True)
+        runs.append(
+            run_cold_start(
+                waveforms,
+                listening.plays,
+                albums,
+                seed=seed,
+                cnn_params=REAL_CNN_PARAMS,
+                n_mels=128,
+            )
+        )
+        print(
+            f"  real seed {seed}: "
+            + ", ".join(f"{m} AUC {r['auc']:.3f}" for m, r in runs[-1].items()),
+            file=sys.stderr,
+            flush=True,
+        )
     return runs, len(waveforms), len(bunch.target_names), minutes
 
 
@@ -194,18 +221,33 @@ def _rows(label, runs):
     for method in METHODS:
         auc = np.array([r[method]["auc"] for r in runs])
         gain = (auc - 0.5) / (true_auc - 0.5)
-        rows.append([label, method, fmt([r[method]["map_at_k"] for r in runs]), fmt(auc),
-                     fmt(gain), f"{np.mean([r[method]['seconds'] for r in runs]):.1f}"])
+        rows.append(
+            [
+                label,
+                method,
+                fmt([r[method]["map_at_k"] for r in runs]),
+                fmt(auc),
+                fmt(gain),
+                f"{np.mean([r[method]['seconds'] for r in runs]):.1f}",
+            ]
+        )
     return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small, fast smoke run")
-    parser.add_argument("--real", metavar="DIR", default=None,
-                        help="folder of albums (one sub-folder each) of real music")
-    parser.add_argument("--out", default="docs/benchmarks/coldstart.rst",
-                        help="where to write the table (reStructuredText)")
+    parser.add_argument(
+        "--real",
+        metavar="DIR",
+        default=None,
+        help="folder of albums (one sub-folder each) of real music",
+    )
+    parser.add_argument(
+        "--out",
+        default="docs/benchmarks/coldstart.rst",
+        help="where to write the table (reStructuredText)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -220,14 +262,18 @@ def main(argv=None):
         cnn_params = CNN_PARAMS
         real_seeds, clip_seconds = [0, 1, 2], None  # whole tracks
 
-    rows = _rows(f"synthetic ({n_tracks} × {duration:g} s, {n_users} users)",
-                 _synthetic(seeds, n_tracks, duration, n_users, cnn_params))
+    rows = _rows(
+        f"synthetic ({n_tracks} × {duration:g} s, {n_users} users)",
+        _synthetic(seeds, n_tracks, duration, n_users, cnn_params),
+    )
     if args.real:
-        runs, n_real, n_albums, minutes = _real(args.real, real_seeds, n_users,
-                                                clip_seconds)
+        runs, n_real, n_albums, minutes = _real(args.real, real_seeds, n_users, clip_seconds)
         length = "whole" if clip_seconds is None else f"{clip_seconds:g}-s"
-        rows += _rows(f"soundtracks ({n_real} {length} tracks, {minutes:.0f} min, "
-                      f"{n_albums} albums, {n_users} users)", runs)
+        rows += _rows(
+            f"soundtracks ({n_real} {length} tracks, {minutes:.0f} min, "
+            f"{n_albums} albums, {n_users} users)",
+            runs,
+        )
 
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = ["Data", "Method", "mAP@500", "AUC", "AUC gain vs true", "Seconds"]
@@ -244,7 +290,7 @@ def main(argv=None):
         "from log-mel spectrograms. Simulated listeners (``make_listening``: genre "
         "and artist tastes on synthetic data, album tastes on the soundtracks), "
         f"{N_FACTORS} unit-length factors from ``ImplicitFactors``. Means ± standard "
-        f"deviations over {len(seeds)} seed(s); \"AUC gain vs true\" is "
+        f'deviations over {len(seeds)} seed(s); "AUC gain vs true" is '
         "(AUC − 0.5) / (AUC_true − 0.5). Seconds: feature extraction and model "
         "fitting of the method (wall clock).",
         "",
@@ -258,7 +304,9 @@ def main(argv=None):
         "",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores, 1 torch thread. "
         f"Date: {date}. Command: ``benchmarks/bench_coldstart.py"
-        + (" --quick" if args.quick else "") + (" --real DIR" if args.real else "") + "``.",
+        + (" --quick" if args.quick else "")
+        + (" --real DIR" if args.real else "")
+        + "``.",
         "",
         ".. list-table::",
         "   :header-rows: 1",

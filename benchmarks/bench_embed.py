@@ -32,8 +32,6 @@ SR, HOP, N_MELS, TRACK_SECONDS = 16000, 512, 128, 30.0
 N_FRAMES = int(TRACK_SECONDS * SR / HOP) + 1
 
 
-
-
 def _timed(fn, repeat):
     """Best (wall, cpu) seconds over ``repeat`` runs of ``fn``."""
     best = (np.inf, np.inf)
@@ -47,10 +45,15 @@ def _timed(fn, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small, fast smoke run")
-    parser.add_argument("--tracks", type=int, default=None,
-                        help="number of 30-s tracks (default 64, 8 with --quick)")
-    parser.add_argument("--out", default="docs/benchmarks/embed.rst",
-                        help="where to write the RST table")
+    parser.add_argument(
+        "--tracks",
+        type=int,
+        default=None,
+        help="number of 30-s tracks (default 64, 8 with --quick)",
+    )
+    parser.add_argument(
+        "--out", default="docs/benchmarks/embed.rst", help="where to write the RST table"
+    )
     args = parser.parse_args(argv)
 
     import librosa
@@ -80,7 +83,7 @@ def main(argv=None):
     criterion = torch.nn.CrossEntropyLoss()
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     patches = torch.from_numpy(
-        np.stack([X[i % n_tracks][:, :est.patch_frames] for i in range(n_patches)])
+        np.stack([X[i % n_tracks][:, : est.patch_frames] for i in range(n_patches)])
     )
     targets = torch.as_tensor(y[np.arange(n_patches) % n_tracks])
 
@@ -99,10 +102,15 @@ def main(argv=None):
     hop = est.patch_hop or est.patch_frames // 2
     wall, cpu = _timed(lambda: est.transform(X), repeat)
     norm = (X - est.mean_[None, :, None]) / est.scale_[None, :, None]
-    stacked = torch.from_numpy(np.stack([
-        _crop(spec, o, est.patch_frames, "wrap")
-        for spec in norm for o in _fixed_offsets(N_FRAMES, est.patch_frames, hop)
-    ]))
+    stacked = torch.from_numpy(
+        np.stack(
+            [
+                _crop(spec, o, est.patch_frames, "wrap")
+                for spec in norm
+                for o in _fixed_offsets(N_FRAMES, est.patch_frames, hop)
+            ]
+        )
+    )
     module.eval()
 
     def bare_forward():
@@ -114,25 +122,36 @@ def main(argv=None):
     audio = rng.normal(0, 0.1, size=(n_tracks, int(TRACK_SECONDS * SR))).astype(np.float32)
 
     def logmel():
-        S = librosa.feature.melspectrogram(y=audio, sr=SR, n_fft=1024, hop_length=HOP,
-                                           n_mels=N_MELS)
+        S = librosa.feature.melspectrogram(
+            y=audio, sr=SR, n_fft=1024, hop_length=HOP, n_mels=N_MELS
+        )
         librosa.power_to_db(S)
 
     mel_wall, mel_cpu = _timed(logmel, repeat)
 
     rows = [
-        ("ConvEmbedder.transform", f"{audio_hours / cpu:.2f}", f"{audio_hours / wall:.2f}",
-         "1.00"),
-        ("bare torch module on pre-cut patches", f"{audio_hours / ref_cpu:.2f}",
-         f"{audio_hours / ref_wall:.2f}", f"{cpu / ref_cpu:.2f}"),
-        ("log-mel front end (librosa)", f"{audio_hours / mel_cpu:.2f}",
-         f"{audio_hours / mel_wall:.2f}", f"{cpu / mel_cpu:.2f}"),
+        ("ConvEmbedder.transform", f"{audio_hours / cpu:.2f}", f"{audio_hours / wall:.2f}", "1.00"),
+        (
+            "bare torch module on pre-cut patches",
+            f"{audio_hours / ref_cpu:.2f}",
+            f"{audio_hours / ref_wall:.2f}",
+            f"{cpu / ref_cpu:.2f}",
+        ),
+        (
+            "log-mel front end (librosa)",
+            f"{audio_hours / mel_cpu:.2f}",
+            f"{audio_hours / mel_wall:.2f}",
+            f"{cpu / mel_cpu:.2f}",
+        ),
     ]
     train_rows = [
-        ("ConvEmbedder.fit (skorch)", f"{epoch_s:.2f}", f"{n_patches / epoch_s:.0f}",
-         "1.00"),
-        ("hand-written torch loop", f"{ref_epoch_s:.2f}", f"{n_patches / ref_epoch_s:.0f}",
-         f"{epoch_s / ref_epoch_s:.2f}"),
+        ("ConvEmbedder.fit (skorch)", f"{epoch_s:.2f}", f"{n_patches / epoch_s:.0f}", "1.00"),
+        (
+            "hand-written torch loop",
+            f"{ref_epoch_s:.2f}",
+            f"{n_patches / ref_epoch_s:.0f}",
+            f"{epoch_s / ref_epoch_s:.2f}",
+        ),
     ]
     n_params = sum(p.numel() for p in module.parameters())
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -162,8 +181,7 @@ def main(argv=None):
         lines += [f"   * - {r[0]}"] + [f"     - {v}" for v in r[1:]]
     lines += [
         "",
-        f".. list-table:: Training ({n_patches} patches per epoch, batch "
-        f"{est.batch_size})",
+        f".. list-table:: Training ({n_patches} patches per epoch, batch {est.batch_size})",
         "   :header-rows: 1",
         "",
         "   * - run",
@@ -173,8 +191,11 @@ def main(argv=None):
     ]
     for r in train_rows:
         lines += [f"   * - {r[0]}"] + [f"     - {v}" for v in r[1:]]
-    lines += ["", f"Whole ``fit`` ({epochs} epochs, incl. normalisation): "
-                  f"{fit_wall:.1f} s wall.", ""]
+    lines += [
+        "",
+        f"Whole ``fit`` ({epochs} epochs, incl. normalisation): {fit_wall:.1f} s wall.",
+        "",
+    ]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

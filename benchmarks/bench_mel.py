@@ -27,6 +27,7 @@ The table is printed in reStructuredText and written to docs/benchmarks/mel.rst.
 
 import argparse
 import datetime
+import functools
 import gc
 import glob
 import os
@@ -59,8 +60,9 @@ def synth_clips(n_clips, seconds, random_state=0, sr=SR):
     for i in range(n_clips):
         y = np.zeros_like(t)
         for f0 in rng.uniform(80, 1000, size=3):
-            y += 0.2 * np.sin(2 * np.pi * f0 * t + rng.uniform(0, 3)
-                              * np.sin(2 * np.pi * rng.uniform(2, 6) * t))
+            y += 0.2 * np.sin(
+                2 * np.pi * f0 * t + rng.uniform(0, 3) * np.sin(2 * np.pi * rng.uniform(2, 6) * t)
+            )
         beat = rng.uniform(1.5, 3.0)
         y += 0.3 * rng.standard_normal(t.size) * np.exp(-20 * ((t * beat) % 1.0))
         y += 0.01 * rng.standard_normal(t.size)
@@ -69,9 +71,7 @@ def synth_clips(n_clips, seconds, random_state=0, sr=SR):
 
 
 def librosa_one(y):
-    S = librosa.feature.melspectrogram(
-        y=y, sr=SR, center=True, pad_mode="constant", **PARAMS
-    )
+    S = librosa.feature.melspectrogram(y=y, sr=SR, center=True, pad_mode="constant", **PARAMS)
     return librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
 
 
@@ -131,16 +131,21 @@ def speed(X, repeats, what):
         gc.collect()
         t_lib, t_ours = [], []
         for r in range(repeats):  # interleaved, taking turns to go first
-            runs = [(t_lib, lambda: librosa_all(X, n_jobs)),
-                    (t_ours, lambda: mel.transform(X))]
+            runs = [
+                (t_lib, functools.partial(librosa_all, X, n_jobs)),
+                (t_ours, functools.partial(mel.transform, X)),
+            ]
             for times, func in runs[:: 1 if r % 2 else -1]:
                 times.append(time_it(func))
         # the fastest run is the least disturbed by other jobs on the machine
         lib = min(t_lib) / len(X)
         ours = min(t_ours) / len(X)
         rows.append((what, n_jobs, lib, ours))
-        print(f"{what}, n_jobs={n_jobs}: librosa {1e3 * lib:.1f} ms/clip, "
-              f"transformer {1e3 * ours:.1f} ms/clip", file=sys.stderr)
+        print(
+            f"{what}, n_jobs={n_jobs}: librosa {1e3 * lib:.1f} ms/clip, "
+            f"transformer {1e3 * ours:.1f} ms/clip",
+            file=sys.stderr,
+        )
     return rows
 
 
@@ -181,9 +186,17 @@ def real_check(folder, duration, n_jobs, batch):
         print(f"  {done_so_far}/{len(files)} tracks", file=sys.stderr)
     wall = time.perf_counter() - t0
     hours = frames * PARAMS["hop_length"] / SR / 3600
-    return {"folder": folder, "how": how, "labels": len(labels), "files": len(files),
-            "ok": ok, "failed": failed, "hours": hours, "wall": wall,
-            "duration": duration}
+    return {
+        "folder": folder,
+        "how": how,
+        "labels": len(labels),
+        "files": len(files),
+        "ok": ok,
+        "failed": failed,
+        "hours": hours,
+        "wall": wall,
+        "duration": duration,
+    }
 
 
 def render(args, n_clips, rows, rel, db, real):
@@ -216,8 +229,13 @@ def render(args, n_clips, rows, rel, db, real):
         "     - speed-up (librosa / transformer)",
     ]
     for what, n_jobs, lib, ours in rows:
-        lines += [f"   * - {what}", f"     - {n_jobs}", f"     - {1e3 * lib:.1f}",
-                  f"     - {1e3 * ours:.1f}", f"     - {lib / ours:.2f}"]
+        lines += [
+            f"   * - {what}",
+            f"     - {n_jobs}",
+            f"     - {1e3 * lib:.1f}",
+            f"     - {1e3 * ours:.1f}",
+            f"     - {lib / ours:.2f}",
+        ]
     lines += [
         "",
         f"Accuracy against ``librosa.feature.melspectrogram``: largest elementwise "
@@ -262,18 +280,25 @@ def render(args, n_clips, rows, rel, db, real):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="4 clips, 2 runs, first 10 s of real tracks")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 clips, 2 runs, first 10 s of real tracks"
+    )
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=7)
     real = parser.add_mutually_exclusive_group()
-    real.add_argument("--real", default=DEFAULT_REAL if os.path.isdir(DEFAULT_REAL)
-                      else None, help="folder-per-label collection of real music "
-                      f"(default {DEFAULT_REAL} when it exists)")
+    real.add_argument(
+        "--real",
+        default=DEFAULT_REAL if os.path.isdir(DEFAULT_REAL) else None,
+        help=f"folder-per-label collection of real music (default {DEFAULT_REAL} when it exists)",
+    )
     real.add_argument("--no-real", action="store_true", help="skip the real check")
-    parser.add_argument("--real-duration", type=float, default=None,
-                        help="seconds per real track (default: whole tracks)")
+    parser.add_argument(
+        "--real-duration",
+        type=float,
+        default=None,
+        help="seconds per real track (default: whole tracks)",
+    )
     parser.add_argument("--n-jobs-real", type=int, default=2)
     parser.add_argument("--output", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -291,10 +316,11 @@ def main(argv=None):
     real_result = None
     if args.real and not args.no_real:
         if not os.path.isdir(args.real):
-            parser.error(f"--real {args.real!r} is not a folder; make it with "
-                         "python /work/shared/datasets/debian_soundtracks.py DIR")
-        real_result = real_check(args.real, args.real_duration, args.n_jobs_real,
-                                 batch=8)
+            parser.error(
+                f"--real {args.real!r} is not a folder; make it with "
+                "python /work/shared/datasets/debian_soundtracks.py DIR"
+            )
+        real_result = real_check(args.real, args.real_duration, args.n_jobs_real, batch=8)
     text = render(args, args.clips, rows, rel, db, real_result)
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

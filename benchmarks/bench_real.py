@@ -85,8 +85,14 @@ def plan_clips(folder):
             skipped.append((path, duration))
         rows += [(path, label, t, o) for o in offsets]
     files, album, track, offset = (np.array(c) for c in zip(*rows))
-    return files, album.astype(int), track.astype(int), offset.astype(float), \
-        list(bunch.target_names), skipped
+    return (
+        files,
+        album.astype(int),
+        track.astype(int),
+        offset.astype(float),
+        list(bunch.target_names),
+        skipped,
+    )
 
 
 def prepare(folder, cache, *, verbose=True):
@@ -95,35 +101,49 @@ def prepare(folder, cache, *, verbose=True):
 
     files, album, track, offset, names, skipped = plan_clips(folder)
     key = np.array(
-        [f"v{CACHE_VERSION}", os.path.abspath(folder), str(len(files)),
-         repr(MelSpectrogramTransformer().get_params()),
-         repr(MFCCStatistics().get_params())]
+        [
+            f"v{CACHE_VERSION}",
+            os.path.abspath(folder),
+            str(len(files)),
+            repr(MelSpectrogramTransformer().get_params()),
+            repr(MFCCStatistics().get_params()),
+        ]
     )
     if cache and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as z:
             if "key" in z and np.array_equal(z["key"], key):
-                return {k: z[k] for k in z.files} | {"target_names": names,
-                                                      "skipped": skipped}
+                return {k: z[k] for k in z.files} | {"target_names": names, "skipped": skipped}
     mel_tf, mfcc_tf = MelSpectrogramTransformer(), MFCCStatistics()
     mels, mfccs = [], []
     t0 = time.perf_counter()
     for i, t in enumerate(np.unique(track)):  # one track at a time keeps memory low
         rows = np.flatnonzero(track == t)
-        waves = np.stack([
-            load_audio(str(files[r]), sr=SR, offset=float(offset[r]),
-                       duration=CLIP_SECONDS)[: int(CLIP_SECONDS * SR)]
-            for r in rows
-        ])
+        waves = np.stack(
+            [
+                load_audio(str(files[r]), sr=SR, offset=float(offset[r]), duration=CLIP_SECONDS)[
+                    : int(CLIP_SECONDS * SR)
+                ]
+                for r in rows
+            ]
+        )
         if waves.shape[1] != int(CLIP_SECONDS * SR):
             raise ValueError(f"{files[rows[0]]}: a clip is shorter than {CLIP_SECONDS} s")
         mels.append(mel_tf.fit_transform(waves))
         mfccs.append(mfcc_tf.fit_transform(waves))
         if verbose and (i + 1) % 10 == 0:
-            print(f"  prepared {i + 1} tracks ({time.perf_counter() - t0:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  prepared {i + 1} tracks ({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     data = {
-        "key": key, "mel": np.concatenate(mels), "mfcc": np.concatenate(mfccs),
-        "album": album, "track": track, "offset": offset, "files": files,
+        "key": key,
+        "mel": np.concatenate(mels),
+        "mfcc": np.concatenate(mfccs),
+        "album": album,
+        "track": track,
+        "offset": offset,
+        "files": files,
     }
     if cache:
         tmp = Path(str(cache) + ".part.npz")
@@ -253,65 +273,170 @@ def default_pipeline(params=None, *, n_jobs=2, random_state=0):
 # Adam lr 1e-3, weight decay 1e-4, batch 32, 96-frame patches, patch-averaged
 # embeddings), seed 0. The MFCC baseline on the same folds: 0.294 / 0.289 / 0.328.
 RESEARCH_LOG = [
-    ("MFCC statistics baseline (reference)", "0.294", "0.289", "0.328",
-     "60-d, standardised on the training folds; 57 of 502 queries have no relevant "
-     "clip in their fold and are left out"),
-    ("Prototype, 10 epochs × 4 patches per clip", "0.333", "0.333", "0.354",
-     "already above the baseline; seed 1: 0.339 / 0.323 / 0.354"),
-    ("… 5 epochs × 4 patches", "0.398", "0.320", "0.351",
-     "P@1 noisy, P@10/mAP lower: undertrained"),
-    ("… 20 epochs × 4 patches (= ConvEmbedder's 10 × 8)", "0.357", "0.346", "0.373",
-     "more patches seen: better"),
-    ("… 20 epochs × 8 patches", "0.422", "0.387", "0.410",
-     "best: training length is the change that matters (160 random 3-s patches "
-     "per 30-s clip)"),
-    ("Real ConvEmbedder, old defaults (10 epochs × 8 patches)", "0.360", "0.324", "0.348",
-     "bench_real.py itself, 72 s for 5 folds"),
-    ("Real ConvEmbedder, max_epochs=20", "0.389", "0.399", "0.428",
-     "bench_real.py itself, 123 s for 5 folds on 2 cores: adopted as the default"),
-    ("Embedding from which layer (20 × 8 model)",
-     "0.407 / 0.398 / 0.422 / 0.429 / 0.389",
-     "0.385 / 0.388 / 0.387 / 0.371 / 0.371", "0.391 / 0.407 / 0.410 / 0.399 / 0.405",
-     "global pooling (192-d) / FC 256 / embedding 64 / logits / softmax: the "
-     "embedding layer is as good as any"),
-    ("L2-normalise each patch embedding before averaging (20 × 8)", "0.434",
-     "0.386", "0.406", "no change (cosine retrieval already normalises the mean)"),
-    ("Centre / standardise embeddings with training-set statistics (2 folds, 10 × 4)",
-     "+0.05 / +0.03", "−0.01 / −0.02", "+0.00 / −0.01",
-     "no consistent gain; not worth a fitted attribute"),
-    ("No input normalisation at all: dB / 20, no input batch norm (10 × 4)", "0.274",
-     "0.292", "0.321", "loses to the baseline, like the issue's plain CNN "
-     "(0.24 / 0.26 / 0.33): normalisation is the first thing that makes it win"),
-    ("Input batch norm only, no per-band standardisation (10 × 4)", "0.355", "0.312",
-     "0.344", "most of the way; per-band standardisation adds ~0.02 P@10 / 0.01 mAP"),
-    ("Random gain ±0.5 (standardised units) per patch (10 × 4)", "0.321", "0.293",
-     "0.336", "worse: the absolute level is an album cue"),
-    ("Per-clip normalisation instead of per-band standardisation (10 × 4)",
-     "0.351", "0.280", "0.318", "worse: the clip's overall spectral balance (mastering) "
-     "is an album cue the per-clip mean removes"),
-    ("Patch length 48 frames (1.5 s) × 8 patches (10 epochs)", "0.355", "0.335",
-     "0.367", "same frames seen as 96 × 4: slightly better (more, shorter examples)"),
-    ("Patch length 192 frames (6 s) × 2 patches (10 epochs)", "0.348", "0.318",
-     "0.351", "same frames seen as 96 × 4: no gain"),
-    ("Global pooling mean only / max only (10 × 4)", "0.310 / 0.333",
-     "0.334 / 0.323", "0.357 / 0.353", "same as mean+max+L2 (0.333 / 0.333 / 0.354)"),
-    ("Embed the whole 30-s clip in one pass instead of averaging patches (10 × 4)",
-     "0.360", "0.325", "0.349", "same"),
-    ("SpecAugment masks, ≤16 bands and ≤16 frames (10 × 4)", "0.364", "0.333",
-     "0.359", "neutral"),
+    (
+        "MFCC statistics baseline (reference)",
+        "0.294",
+        "0.289",
+        "0.328",
+        "60-d, standardised on the training folds; 57 of 502 queries have no relevant "
+        "clip in their fold and are left out",
+    ),
+    (
+        "Prototype, 10 epochs × 4 patches per clip",
+        "0.333",
+        "0.333",
+        "0.354",
+        "already above the baseline; seed 1: 0.339 / 0.323 / 0.354",
+    ),
+    (
+        "… 5 epochs × 4 patches",
+        "0.398",
+        "0.320",
+        "0.351",
+        "P@1 noisy, P@10/mAP lower: undertrained",
+    ),
+    (
+        "… 20 epochs × 4 patches (= ConvEmbedder's 10 × 8)",
+        "0.357",
+        "0.346",
+        "0.373",
+        "more patches seen: better",
+    ),
+    (
+        "… 20 epochs × 8 patches",
+        "0.422",
+        "0.387",
+        "0.410",
+        "best: training length is the change that matters (160 random 3-s patches per 30-s clip)",
+    ),
+    (
+        "Real ConvEmbedder, old defaults (10 epochs × 8 patches)",
+        "0.360",
+        "0.324",
+        "0.348",
+        "bench_real.py itself, 72 s for 5 folds",
+    ),
+    (
+        "Real ConvEmbedder, max_epochs=20",
+        "0.389",
+        "0.399",
+        "0.428",
+        "bench_real.py itself, 123 s for 5 folds on 2 cores: adopted as the default",
+    ),
+    (
+        "Embedding from which layer (20 × 8 model)",
+        "0.407 / 0.398 / 0.422 / 0.429 / 0.389",
+        "0.385 / 0.388 / 0.387 / 0.371 / 0.371",
+        "0.391 / 0.407 / 0.410 / 0.399 / 0.405",
+        "global pooling (192-d) / FC 256 / embedding 64 / logits / softmax: the "
+        "embedding layer is as good as any",
+    ),
+    (
+        "L2-normalise each patch embedding before averaging (20 × 8)",
+        "0.434",
+        "0.386",
+        "0.406",
+        "no change (cosine retrieval already normalises the mean)",
+    ),
+    (
+        "Centre / standardise embeddings with training-set statistics (2 folds, 10 × 4)",
+        "+0.05 / +0.03",
+        "−0.01 / −0.02",
+        "+0.00 / −0.01",
+        "no consistent gain; not worth a fitted attribute",
+    ),
+    (
+        "No input normalisation at all: dB / 20, no input batch norm (10 × 4)",
+        "0.274",
+        "0.292",
+        "0.321",
+        "loses to the baseline, like the issue's plain CNN "
+        "(0.24 / 0.26 / 0.33): normalisation is the first thing that makes it win",
+    ),
+    (
+        "Input batch norm only, no per-band standardisation (10 × 4)",
+        "0.355",
+        "0.312",
+        "0.344",
+        "most of the way; per-band standardisation adds ~0.02 P@10 / 0.01 mAP",
+    ),
+    (
+        "Random gain ±0.5 (standardised units) per patch (10 × 4)",
+        "0.321",
+        "0.293",
+        "0.336",
+        "worse: the absolute level is an album cue",
+    ),
+    (
+        "Per-clip normalisation instead of per-band standardisation (10 × 4)",
+        "0.351",
+        "0.280",
+        "0.318",
+        "worse: the clip's overall spectral balance (mastering) "
+        "is an album cue the per-clip mean removes",
+    ),
+    (
+        "Patch length 48 frames (1.5 s) × 8 patches (10 epochs)",
+        "0.355",
+        "0.335",
+        "0.367",
+        "same frames seen as 96 × 4: slightly better (more, shorter examples)",
+    ),
+    (
+        "Patch length 192 frames (6 s) × 2 patches (10 epochs)",
+        "0.348",
+        "0.318",
+        "0.351",
+        "same frames seen as 96 × 4: no gain",
+    ),
+    (
+        "Global pooling mean only / max only (10 × 4)",
+        "0.310 / 0.333",
+        "0.334 / 0.323",
+        "0.357 / 0.353",
+        "same as mean+max+L2 (0.333 / 0.333 / 0.354)",
+    ),
+    (
+        "Embed the whole 30-s clip in one pass instead of averaging patches (10 × 4)",
+        "0.360",
+        "0.325",
+        "0.349",
+        "same",
+    ),
+    ("SpecAugment masks, ≤16 bands and ≤16 frames (10 × 4)", "0.364", "0.333", "0.359", "neutral"),
     ("dropout 0.5 instead of 0.3 (10 × 4)", "0.348", "0.319", "0.348", "neutral"),
-    ("one-cycle LR schedule, peak 3e-3 (10 × 4)", "0.326", "0.350", "0.375",
-     "P@10/mAP +0.02 on 5 folds but worse on the 2-fold run below; not adopted "
-     "(ConvEmbedder can take skorch's LRScheduler through ``callbacks``)"),
+    (
+        "one-cycle LR schedule, peak 3e-3 (10 × 4)",
+        "0.326",
+        "0.350",
+        "0.375",
+        "P@10/mAP +0.02 on 5 folds but worse on the 2-fold run below; not adopted "
+        "(ConvEmbedder can take skorch's LRScheduler through ``callbacks``)",
+    ),
     ("mixup α=0.4 (10 × 4)", "0.333", "0.302", "0.333", "worse at this budget"),
     ("label smoothing 0.1 (10 × 4)", "0.357", "0.320", "0.348", "no gain"),
-    ("album-balanced sampling (10 × 4)", "0.339", "0.303", "0.336",
-     "worse: the big albums are also the most frequent queries"),
-    ("supervised-contrastive term 0.5 on the embedding, τ=0.1 (2 folds, 10 × 4)",
-     "0.215", "0.234", "0.278", "much worse (2-fold baseline: 0.233 / 0.316 / 0.330); "
-     "batches of 32 patches hold too few positives of the small albums"),
-    ("one-cycle LR schedule, peak 3e-3 (2 folds, 10 × 4)", "0.262", "0.291",
-     "0.318", "worse than constant 1e-3 (2-fold: 0.297 / 0.323 / 0.341)"),
+    (
+        "album-balanced sampling (10 × 4)",
+        "0.339",
+        "0.303",
+        "0.336",
+        "worse: the big albums are also the most frequent queries",
+    ),
+    (
+        "supervised-contrastive term 0.5 on the embedding, τ=0.1 (2 folds, 10 × 4)",
+        "0.215",
+        "0.234",
+        "0.278",
+        "much worse (2-fold baseline: 0.233 / 0.316 / 0.330); "
+        "batches of 32 patches hold too few positives of the small albums",
+    ),
+    (
+        "one-cycle LR schedule, peak 3e-3 (2 folds, 10 × 4)",
+        "0.262",
+        "0.291",
+        "0.318",
+        "worse than constant 1e-3 (2-fold: 0.297 / 0.323 / 0.341)",
+    ),
 ]
 
 
@@ -389,21 +514,35 @@ def _log_table():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", nargs="?", default=DEFAULT_DIR,
-                        help=f"the soundtrack collection (default {DEFAULT_DIR})")
-    parser.add_argument("--quick", action="store_true",
-                        help="2 of the 5 folds and a 3-epoch CNN: a smoke run")
-    parser.add_argument("--cache", default=DEFAULT_CACHE,
-                        help="feature cache file ('' for none)")
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        default=DEFAULT_DIR,
+        help=f"the soundtrack collection (default {DEFAULT_DIR})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 of the 5 folds and a 3-epoch CNN: a smoke run"
+    )
+    parser.add_argument("--cache", default=DEFAULT_CACHE, help="feature cache file ('' for none)")
     parser.add_argument("--n-jobs", type=int, default=2, help="torch threads")
-    parser.add_argument("--params", default="{}",
-                        help="JSON dict of ConvEmbedder parameters to override "
-                        "(default: none, i.e. the library defaults)")
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="train the CNN with random_state 0..SEEDS-1 and report "
-                        "the mean over the seeds (default 3)")
-    parser.add_argument("--out", default="docs/benchmarks/real.rst",
-                        help="reStructuredText file written ('' for none)")
+    parser.add_argument(
+        "--params",
+        default="{}",
+        help="JSON dict of ConvEmbedder parameters to override "
+        "(default: none, i.e. the library defaults)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="train the CNN with random_state 0..SEEDS-1 and report "
+        "the mean over the seeds (default 3)",
+    )
+    parser.add_argument(
+        "--out",
+        default="docs/benchmarks/real.rst",
+        help="reStructuredText file written ('' for none)",
+    )
     args = parser.parse_args(argv)
 
     if not Path(args.dir).is_dir():
@@ -419,10 +558,12 @@ def main(argv=None):
     data = prepare(args.dir, args.cache)
     prep_seconds = time.perf_counter() - t0
     n_tracks = len(np.unique(data["track"]))
-    print(f"{len(data['album'])} clips of {n_tracks} tracks, "
-          f"{len(data['target_names'])} albums; {len(data['skipped'])} tracks shorter "
-          f"than {CLIP_SECONDS:.0f} s skipped; features in {prep_seconds:.0f} s",
-          file=sys.stderr)
+    print(
+        f"{len(data['album'])} clips of {n_tracks} tracks, "
+        f"{len(data['target_names'])} albums; {len(data['skipped'])} tracks shorter "
+        f"than {CLIP_SECONDS:.0f} s skipped; features in {prep_seconds:.0f} s",
+        file=sys.stderr,
+    )
 
     folds = 2 if args.quick else None
     params = json.loads(args.params)
@@ -430,31 +571,41 @@ def main(argv=None):
         params.setdefault("max_epochs", 3)
     rows = []
     base, base_s = cross_validate(mfcc_baseline(data), data, folds=folds)
-    rows.append(("chance (random ranking)",
-                 {"P@1": base["chance_p"].mean(), "P@10": base["chance_p"].mean(),
-                  "mAP": float("nan")}, None))
+    rows.append(
+        (
+            "chance (random ranking)",
+            {"P@1": base["chance_p"].mean(), "P@10": base["chance_p"].mean(), "mAP": float("nan")},
+            None,
+        )
+    )
     rows.append(("MFCC statistics (60-d, standardised)", summary(base), base_s))
     n_seeds = 1 if args.quick else args.seeds
     per_seed, cnn_s = [], 0.0
     for seed in range(n_seeds):
-        pipe, make_embed = default_pipeline(params, n_jobs=args.n_jobs,
-                                            random_state=seed)
+        pipe, make_embed = default_pipeline(params, n_jobs=args.n_jobs, random_state=seed)
         scores, secs = cross_validate(make_embed(data), data, folds=folds)
         per_seed.append(summary(scores))
         cnn_s += secs
-        print(f"seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items())
-              + f" ({secs:.0f} s)", file=sys.stderr)
+        print(
+            f"seed {seed}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items())
+            + f" ({secs:.0f} s)",
+            file=sys.stderr,
+        )
     pipe = default_pipeline(params, n_jobs=args.n_jobs)[0]  # shown with random_state=0
     cnn = {m: float(np.mean([r[m] for r in per_seed])) for m in per_seed[0]}
     spread = {m: float(np.std([r[m] for r in per_seed])) for m in per_seed[0]}
     name = "Pipeline(MelSpectrogramTransformer(), ConvEmbedder({})), mean of {} seed{}".format(
-        ", ".join(f"{k}={v!r}" for k, v in params.items()), n_seeds,
-        "s" if n_seeds > 1 else "")
+        ", ".join(f"{k}={v!r}" for k, v in params.items()), n_seeds, "s" if n_seeds > 1 else ""
+    )
     rows.append((name, cnn, cnn_s / n_seeds))
     if n_seeds > 1:
         rows.append(("  (standard deviation over the seeds)", spread, None))
-    rows[0] = (rows[0][0], {"P@1": rows[0][1]["P@1"], "P@10": rows[0][1]["P@10"],
-                            "mAP": _chance_ap(data, folds)}, None)
+    rows[0] = (
+        rows[0][0],
+        {"P@1": rows[0][1]["P@1"], "P@10": rows[0][1]["P@10"], "mAP": _chance_ap(data, folds)},
+        None,
+    )
 
     table = _table(rows)
     print(table)
@@ -498,12 +649,12 @@ def _page(table, machine, when, args, data, n_q, n_skipped, pipe):
     return f"""{title}
 {"=" * len(title)}
 
-Made by ``benchmarks/bench_real.py{' --quick' if args.quick else ''}`` on {when};
+Made by ``benchmarks/bench_real.py{" --quick" if args.quick else ""}`` on {when};
 machine: {machine}.
 
-{len(data['album'])} clips of 30 s from {len(np.unique(data['track']))} tracks of
-{len(data['target_names'])} albums ({', '.join(data['target_names'])}); label = album.
-``GroupKFold({N_SPLITS})`` by track{' (first 2 folds only)' if args.quick else ''};
+{len(data["album"])} clips of 30 s from {len(np.unique(data["track"]))} tracks of
+{len(data["target_names"])} albums ({", ".join(data["target_names"])}); label = album.
+``GroupKFold({N_SPLITS})`` by track{" (first 2 folds only)" if args.quick else ""};
 every held-out clip queries the other held-out clips by cosine similarity, the clips of
 its own track excluded; {n_q} queries scored, {n_skipped} left out because no other
 track of their album was in their fold. How the clips are chosen and the metrics are

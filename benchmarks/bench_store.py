@@ -104,10 +104,16 @@ def _latency(path, n, n_queries, seed=0):
     bare.close()
     us = 1e-3
     return {
-        "store": (np.percentile(t_store, 50) * us, np.percentile(t_store, 99) * us,
-                  t_store.mean() * us),
-        "bare": (np.percentile(t_bare, 50) * us, np.percentile(t_bare, 99) * us,
-                 t_bare.mean() * us),
+        "store": (
+            np.percentile(t_store, 50) * us,
+            np.percentile(t_store, 99) * us,
+            t_store.mean() * us,
+        ),
+        "bare": (
+            np.percentile(t_bare, 50) * us,
+            np.percentile(t_bare, 99) * us,
+            t_bare.mean() * us,
+        ),
     }
 
 
@@ -116,8 +122,9 @@ def run(sizes, n_queries, workdir, nndescent_max):
     if any(10**4 < n <= nndescent_max for n in sizes):
         # compile pynndescent's numba functions once, outside the timings
         warm = np.random.default_rng(0).normal(size=(2000, DIM)).astype(np.float32)
-        _compute_neighbors(warm, K, metric="cosine", algorithm="nndescent",
-                           random_state=0, n_jobs=1, verbose=False)
+        _compute_neighbors(
+            warm, K, metric="cosine", algorithm="nndescent", random_state=0, n_jobs=1, verbose=False
+        )
     for n in sizes:
         rng = np.random.default_rng(n)
         X = _check_vectors(rng.normal(size=(n, DIM)).astype(np.float32))
@@ -127,15 +134,21 @@ def run(sizes, n_queries, workdir, nndescent_max):
         if n <= nndescent_max:
             method = "NearestTracks"
             idx, scores = _compute_neighbors(
-                X, K, metric="cosine", algorithm="auto", random_state=0, n_jobs=1,
+                X,
+                K,
+                metric="cosine",
+                algorithm="auto",
+                random_state=0,
+                n_jobs=1,
                 verbose=False,
             )
         else:
             method = "projection blocks"
             idx, scores = _cheap_neighbors(X, K)
         t1 = time.perf_counter()
-        _write_store(path, X, ids, "str", idx, scores, metric="cosine",
-                     n_neighbors=K, batch_size=10000)
+        _write_store(
+            path, X, ids, "str", idx, scores, metric="cosine", n_neighbors=K, batch_size=10000
+        )
         t2 = time.perf_counter()
         size_mb = path.stat().st_size / 2**20
         del X, idx, scores
@@ -146,10 +159,17 @@ def run(sizes, n_queries, workdir, nndescent_max):
         with SimilarityStore(path, mode="a") as store:
             store.add(new, [f"new/track-{i:04d}.ogg" for i in range(N_ADD)])
         add_s = time.perf_counter() - t3
-        rows.append({
-            "n": n, "method": method, "neighbors_s": t1 - t0, "write_s": t2 - t1,
-            "size_mb": size_mb, "add_s": add_s, **lat,
-        })
+        rows.append(
+            {
+                "n": n,
+                "method": method,
+                "neighbors_s": t1 - t0,
+                "write_s": t2 - t1,
+                "size_mb": size_mb,
+                "add_s": add_s,
+                **lat,
+            }
+        )
         s, b = lat["store"], lat["bare"]
         print(
             f"n={n:>8}: neighbours {t1 - t0:7.1f} s ({method}), write {t2 - t1:6.1f} s, "
@@ -223,16 +243,26 @@ def table(rows, n_queries, quick):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="10^3 and 10^4 tracks, 2,000 queries")
-    parser.add_argument("--queries", type=int, default=None,
-                        help="lookups timed per size (default 20,000; 2,000 quick)")
-    parser.add_argument("--workdir", default=None,
-                        help="folder for the store files (default: a temp folder)")
-    parser.add_argument("--output", default=None,
-                        help="RST file (default docs/benchmarks/store.rst)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=None,
-                        help="numbers of tracks (default 10^4 10^5 10^6; quick 10^3 10^4)")
+    parser.add_argument("--quick", action="store_true", help="10^3 and 10^4 tracks, 2,000 queries")
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="lookups timed per size (default 20,000; 2,000 quick)",
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="folder for the store files (default: a temp folder)"
+    )
+    parser.add_argument(
+        "--output", default=None, help="RST file (default docs/benchmarks/store.rst)"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="numbers of tracks (default 10^4 10^5 10^6; quick 10^3 10^4)",
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10**3, 10**4] if args.quick else [10**4, 10**5, 10**6])
     n_queries = args.queries or (2000 if args.quick else 20000)
@@ -240,8 +270,10 @@ def main(argv=None):
         rows = run(sizes, n_queries, workdir, nndescent_max=10**5)
     text = table(rows, n_queries, args.quick)
     print(text)
-    out = Path(args.output) if args.output else (
-        Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "store.rst"
+    out = (
+        Path(args.output)
+        if args.output
+        else (Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "store.rst")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -43,8 +43,10 @@ from sklearn_music.datasets import make_listening, make_tracks
 torch.set_num_threads(1)
 tracks = make_tracks(240, duration=3.0, random_state=0)
 listening = make_listening(tracks, n_users=400, random_state=0)
-print(f"{listening.plays.shape[0]} users, {listening.plays.shape[1]} tracks, "
-      f"{listening.plays.sum()} plays")
+print(
+    f"{listening.plays.shape[0]} users, {listening.plays.shape[1]} tracks, "
+    f"{listening.plays.sum()} plays"
+)
 
 # %%
 # Hold tracks out, factorise the rest
@@ -78,9 +80,16 @@ ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12)))
 ridge.fit(mfcc[train_tracks], factors)
 
 specs = MelSpectrogramTransformer(n_mels=64).fit_transform(tracks.data)
-cnn = ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64, hidden_units=(128,),
-                   pooling=("mean", "max"), weight_decay=1e-3, max_epochs=30,
-                   random_state=0)
+cnn = ConvEmbedder(
+    embedding_dim=32,
+    n_filters=32,
+    patch_frames=64,
+    hidden_units=(128,),
+    pooling=("mean", "max"),
+    weight_decay=1e-3,
+    max_epochs=30,
+    random_state=0,
+)
 cnn.fit(specs[train_tracks], factors.astype(np.float64))
 
 rng = np.random.default_rng(0)
@@ -123,9 +132,11 @@ predicted = candidates["CNN"][1]
 track = int(np.argmax(np.asarray(test.sum(axis=0)).ravel()))  # the most played one
 top_users = np.argsort(-(users @ predicted[track]))[:10]
 played = test[:, track].toarray().ravel() > 0
-print(f"track {test_tracks[track]} ({tracks.genre[test_tracks[track]]}): "
-      f"{played[top_users].sum()} of the 10 users it is recommended to played it "
-      f"(base rate {played.mean():.2f})")
+print(
+    f"track {test_tracks[track]} ({tracks.genre[test_tracks[track]]}): "
+    f"{played[top_users].sum()} of the 10 users it is recommended to played it "
+    f"(base rate {played.mean():.2f})"
+)
 
 # %%
 # On this small setting the CNN's lead over the MFCC baseline is modest; with more

@@ -25,17 +25,16 @@ from sklearn_music.datasets import make_tracks
 from sklearn_music.metrics import retrieval_report
 
 tracks = make_tracks(n_tracks=240, duration=4.0, random_state=1)
-train, test = train_test_split(np.arange(240), test_size=0.5, stratify=tracks.genre,
-                               random_state=0)
+train, test = train_test_split(np.arange(240), test_size=0.5, stratify=tracks.genre, random_state=0)
 
 # %%
 # The two representations of the held-out tracks.
-mfcc = StandardScaler().fit_transform(MFCCStatistics(sr=tracks.sr).fit_transform(
-    tracks.data[test]))
+mfcc = StandardScaler().fit_transform(MFCCStatistics(sr=tracks.sr).fit_transform(tracks.data[test]))
 
 S = MelSpectrogramTransformer(sr=tracks.sr, n_mels=64).fit_transform(tracks.data)
-embedder = ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64,
-                        max_epochs=20, random_state=0)
+embedder = ConvEmbedder(
+    embedding_dim=32, n_filters=32, patch_frames=64, max_epochs=20, random_state=0
+)
 cnn = embedder.fit(S[train], tracks.genre[train]).transform(S[test])
 
 reports = {
@@ -49,8 +48,9 @@ for name, (_, report) in reports.items():
 # The maps: t-SNE on cosine distances, the same settings for both.
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
 for ax, (name, (vectors, report)) in zip(axes, reports.items()):
-    xy = TSNE(n_components=2, metric="cosine", init="random", perplexity=20,
-              random_state=0).fit_transform(vectors)
+    xy = TSNE(
+        n_components=2, metric="cosine", init="random", perplexity=20, random_state=0
+    ).fit_transform(vectors)
     for genre in tracks.genre_names:
         mask = tracks.genre[test] == genre
         ax.scatter(xy[mask, 0], xy[mask, 1], s=14, label=genre)

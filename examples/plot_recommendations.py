@@ -28,8 +28,9 @@ from sklearn_music.datasets import make_listening, make_tracks
 tracks = make_tracks(n_tracks=120, duration=5.0, random_state=0)
 track_ids = np.array([f"t{i:03d}" for i in range(len(tracks.data))])
 S = MelSpectrogramTransformer(sr=tracks.sr, n_mels=64).fit_transform(tracks.data)
-embedder = ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64,
-                        max_epochs=10, random_state=0)
+embedder = ConvEmbedder(
+    embedding_dim=32, n_filters=32, patch_frames=64, max_epochs=10, random_state=0
+)
 E = embedder.fit(S, tracks.genre).transform(S)
 nn = NearestTracks(n_neighbors=5).fit(E, tracks.genre, track_ids=track_ids)
 
@@ -38,8 +39,7 @@ nn = NearestTracks(n_neighbors=5).fit(E, tracks.genre, track_ids=track_ids)
 distances, indices = nn.kneighbors(E[[0]], n_neighbors=6)
 print(f"tracks like {track_ids[0]} ({tracks.genre[0]}, {tracks.artist[0]}):")
 for d, i in zip(distances[0][1:], indices[0][1:]):  # the first is the track itself
-    print(f"  {track_ids[i]}  {tracks.genre[i]:<8} {tracks.artist[i]:<16} "
-          f"distance {d:.3f}")
+    print(f"  {track_ids[i]}  {tracks.genre[i]:<8} {tracks.artist[i]:<16} distance {d:.3f}")
 
 # %%
 # Simulated listeners: each plays tracks of the genres and artists they like. Hide a
@@ -55,10 +55,11 @@ for user in range(listening.plays.shape[0]):
 recommendations = nn.recommend(histories, n=10)
 
 user = 0
-genres, counts = np.unique(tracks.genre[np.isin(track_ids, histories[user])],
-                           return_counts=True)
-print(f"listener 0 played {len(histories[user])} tracks: "
-      + ", ".join(f"{c} {g}" for g, c in zip(genres, counts)))
+genres, counts = np.unique(tracks.genre[np.isin(track_ids, histories[user])], return_counts=True)
+print(
+    f"listener 0 played {len(histories[user])} tracks: "
+    + ", ".join(f"{c} {g}" for g, c in zip(genres, counts))
+)
 for track_id, score in recommendations[user][:5]:
     i = int(np.flatnonzero(track_ids == track_id)[0])
     mark = "hidden play" if track_id in hidden[user] else ""
@@ -67,13 +68,14 @@ for track_id, score in recommendations[user][:5]:
 # %%
 # How often are the hidden plays among the 10 recommendations? A random pick of 10
 # unheard tracks finds ``10 * n_hidden / n_unheard`` of them on average.
-hits = np.array([len(hidden[u] & {t for t, _ in recs})
-                 for u, recs in enumerate(recommendations)])
+hits = np.array([len(hidden[u] & {t for t, _ in recs}) for u, recs in enumerate(recommendations)])
 n_hidden = np.array([len(h) for h in hidden])
 n_unheard = len(track_ids) - np.array([len(h) for h in histories])
 chance = 10 * n_hidden / n_unheard
-print(f"hidden plays found per listener: {hits.mean():.2f} "
-      f"(random: {chance.mean():.2f}) out of {n_hidden.mean():.1f}")
+print(
+    f"hidden plays found per listener: {hits.mean():.2f} "
+    f"(random: {chance.mean():.2f}) out of {n_hidden.mean():.1f}"
+)
 
 # %%
 # The genres of a few listeners' histories and of their recommendations.

@@ -48,8 +48,7 @@ cache = tempfile.mkdtemp(prefix="sklearn_music_example_")
 pipe = Pipeline(
     [
         ("mel", MelSpectrogramTransformer(sr=tracks.sr)),
-        ("embed", ConvEmbedder(n_filters=32, patch_frames=48, max_epochs=8,
-                               random_state=0)),
+        ("embed", ConvEmbedder(n_filters=32, patch_frames=48, max_epochs=8, random_state=0)),
         ("nn", NearestTracks(n_neighbors=5)),
     ],
     memory=Memory(cache, verbose=0),
@@ -58,8 +57,10 @@ grid = {"mel__n_mels": [48, 64], "embed__embedding_dim": [8, 32]}
 search = GridSearchCV(pipe, grid, cv=GroupKFold(n_splits=3))
 start = time.perf_counter()
 search.fit(X, y, groups=groups)
-print(f"{len(search.cv_results_['params'])} candidates x 3 folds in "
-      f"{time.perf_counter() - start:.0f} s")
+print(
+    f"{len(search.cv_results_['params'])} candidates x 3 folds in "
+    f"{time.perf_counter() - start:.0f} s"
+)
 print("best:", search.best_params_, f"precision@5 {search.best_score_:.3f}")
 
 # %%
@@ -81,11 +82,17 @@ print(f"{n_fits} pipeline fits; cached fits by step: {dict(steps)}")
 
 # %%
 # The candidates' cross-validated precision@5 (chance is 0.25: four equal genres).
-labels = [f"{p['mel__n_mels']} mels\n{p['embed__embedding_dim']}-d"
-          for p in search.cv_results_["params"]]
+labels = [
+    f"{p['mel__n_mels']} mels\n{p['embed__embedding_dim']}-d" for p in search.cv_results_["params"]
+]
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.bar(labels, search.cv_results_["mean_test_score"],
-       yerr=search.cv_results_["std_test_score"], color="tab:blue", capsize=4)
+ax.bar(
+    labels,
+    search.cv_results_["mean_test_score"],
+    yerr=search.cv_results_["std_test_score"],
+    color="tab:blue",
+    capsize=4,
+)
 ax.axhline(0.25, color="grey", linestyle="--", label="chance")
 ax.set_ylabel("precision@5 (genre)")
 ax.set_title("GridSearchCV over the whole pipeline, GroupKFold by track")
@@ -104,8 +111,10 @@ distances, indices = best[-1].kneighbors(vectors, n_neighbors=5)
 print(f"query: track 0, clip b ({y[64]}, {tracks.artist[0]})")
 for d, i in zip(distances[0], indices[0]):
     t = groups[i]
-    print(f"  track {t:2d} clip {'ab'[i // 64]}  {y[i]:<8} {tracks.artist[t]:<16} "
-          f"cosine distance {d:.3f}")
+    print(
+        f"  track {t:2d} clip {'ab'[i // 64]}  {y[i]:<8} {tracks.artist[t]:<16} "
+        f"cosine distance {d:.3f}"
+    )
 
 # %%
 # A 2-D map of the learned embedding: every clip's vector projected onto its first

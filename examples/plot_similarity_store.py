@@ -30,8 +30,7 @@ ids = [f"track{i:03d}" for i in range(len(tracks.data))]
 catalogue, new = slice(0, 100), slice(100, 120)  # 20 tracks arrive later
 pipe = make_pipeline(
     MelSpectrogramTransformer(sr=tracks.sr, n_mels=64),
-    ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64, max_epochs=10,
-                 random_state=0),
+    ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64, max_epochs=10, random_state=0),
     NearestTracks(n_neighbors=10),
 )
 pipe.fit(tracks.data[catalogue], tracks.genre[catalogue])
@@ -39,8 +38,7 @@ pipe.fit(tracks.data[catalogue], tracks.genre[catalogue])
 # %%
 # Precompute the store: every track's vector and its 10 most similar tracks.
 path = Path(tempfile.mkdtemp()) / "tracks.db"
-SimilarityStore.from_pipeline(path, pipe, tracks.data[catalogue], ids[catalogue],
-                              n_neighbors=10)
+SimilarityStore.from_pipeline(path, pipe, tracks.data[catalogue], ids[catalogue], n_neighbors=10)
 store = SimilarityStore(path, mode="a")
 print(f"{len(store)} tracks in {path.name}, {path.stat().st_size / 1024:.0f} KiB")
 for track_id, score in store.similar("track000", k=5):

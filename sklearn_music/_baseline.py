@@ -41,9 +41,9 @@ def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, top_db, n_m
     y = _load_track(index, track, sr=sr, offset=offset, duration=duration)
     S_db = _power_to_db(kernel(y), top_db)
     mfcc = scipy.fft.dct(S_db, axis=0, type=2, norm="ortho")[:n_mfcc]
-    return np.concatenate(
-        [mfcc.mean(axis=1), mfcc.std(axis=1), _delta(mfcc).std(axis=1)]
-    ).astype(np.float32)
+    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1), _delta(mfcc).std(axis=1)]).astype(
+        np.float32
+    )
 
 
 class MFCCStatistics(TransformerMixin, BaseEstimator):
@@ -154,9 +154,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
     def _check_params(self):
         fmax = _check_band(self)
         if self.n_mfcc > self.n_mels:
-            raise ValueError(
-                f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}"
-            )
+            raise ValueError(f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}")
         return fmax
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -204,15 +202,28 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
         fmax = self._check_params()
         tracks = _as_tracks(X)
         kernel = _MelKernel(
-            sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
-            n_mels=self.n_mels, fmin=self.fmin, fmax=fmax, power=2.0,
+            sr=self.sr,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=fmax,
+            power=2.0,
         )
         one = functools.partial(
-            _mfcc_stats_track, kernel=kernel, sr=self.sr, offset=self.offset,
-            duration=self.duration, top_db=self.top_db, n_mfcc=self.n_mfcc,
+            _mfcc_stats_track,
+            kernel=kernel,
+            sr=self.sr,
+            offset=self.offset,
+            duration=self.duration,
+            top_db=self.top_db,
+            n_mfcc=self.n_mfcc,
         )
         rows = _map_tracks(
-            one, tracks, n_jobs=self.n_jobs, verbose=self.verbose,
+            one,
+            tracks,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
             desc="MFCC statistics",
         )
         return np.vstack(rows)

@@ -22,7 +22,7 @@ def _section(title):
 
 def _table(rows, header):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*header))
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
@@ -90,7 +90,7 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
     _section("1. Built-in music")
     tracks = make_tracks(n_tracks=n_tracks, duration=duration, random_state=random_state)
     half = tracks.data.shape[1] // 2
-    X = np.concatenate([tracks.data[:, :half], tracks.data[:, half:2 * half]])
+    X = np.concatenate([tracks.data[:, :half], tracks.data[:, half : 2 * half]])
     y = np.concatenate([tracks.genre, tracks.genre])
     groups = np.concatenate([np.arange(n_tracks), np.arange(n_tracks)])
     clip_ids = np.array([f"track{g:03d}{'ab'[i // n_tracks]}" for i, g in enumerate(groups)])
@@ -100,22 +100,22 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
         f"{len(tracks.artist_names)} artists; cut into {len(X)} clips of "
         f"{half / tracks.sr:g} s"
     )
-    train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.5,
-                                         random_state=random_state)
-                       .split(X, y, groups))
-    print(f"{len(train)} clips for training, {len(test)} held out "
-          "(the two clips of a track stay together)")
+    train, test = next(
+        GroupShuffleSplit(n_splits=1, test_size=0.5, random_state=random_state).split(X, y, groups)
+    )
+    print(
+        f"{len(train)} clips for training, {len(test)} held out "
+        "(the two clips of a track stay together)"
+    )
 
     _section("2. Log-mel spectrograms")
     mel = MelSpectrogramTransformer(sr=tracks.sr, n_mels=64, n_jobs=2, verbose=verbose)
     t0 = time.perf_counter()
     S = mel.fit_transform(X)
-    print(f"{S.shape} float32 (clips, mel bands, frames) in "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(f"{S.shape} float32 (clips, mel bands, frames) in {time.perf_counter() - t0:.1f} s")
 
     _section("3. Baseline: MFCC statistics")
-    mfcc = Pipeline([("mfcc", MFCCStatistics(sr=tracks.sr, n_jobs=2)),
-                     ("scale", StandardScaler())])
+    mfcc = Pipeline([("mfcc", MFCCStatistics(sr=tracks.sr, n_jobs=2)), ("scale", StandardScaler())])
     F = mfcc.fit(X[train]).transform(X)
     results["mfcc"] = retrieval_report(F[test], y[test], groups=groups[test])
     print(f"{F.shape[1]} numbers a clip (mean and std of 20 MFCCs, std of their deltas)")
@@ -124,53 +124,71 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
     pipe = Pipeline(
         [
             ("mel", MelSpectrogramTransformer(sr=tracks.sr, n_jobs=2)),
-            ("embed", ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=48,
-                                   max_epochs=max(1, max_epochs // 2),
-                                   random_state=random_state)),
+            (
+                "embed",
+                ConvEmbedder(
+                    embedding_dim=32,
+                    n_filters=32,
+                    patch_frames=48,
+                    max_epochs=max(1, max_epochs // 2),
+                    random_state=random_state,
+                ),
+            ),
             ("nn", NearestTracks(n_neighbors=10)),
         ],
         memory=Memory(workdir.name, verbose=0),
     )
     search = GridSearchCV(
-        pipe, {"mel__n_mels": [48, 64], "embed__embedding_dim": [16, 32]},
-        cv=GroupKFold(n_splits=3), verbose=verbose,
+        pipe,
+        {"mel__n_mels": [48, 64], "embed__embedding_dim": [16, 32]},
+        cv=GroupKFold(n_splits=3),
+        verbose=verbose,
     )
     t0 = time.perf_counter()
     search.fit(X[train], y[train], groups=groups[train])
-    for params, score in zip(search.cv_results_["params"],
-                             search.cv_results_["mean_test_score"]):
-        print(f"  n_mels={params['mel__n_mels']:<3} "
-              f"embedding_dim={params['embed__embedding_dim']:<3} "
-              f"cross-validated precision@10 {score:.3f}")
+    for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+        print(
+            f"  n_mels={params['mel__n_mels']:<3} "
+            f"embedding_dim={params['embed__embedding_dim']:<3} "
+            f"cross-validated precision@10 {score:.3f}"
+        )
     results["best_params"] = search.best_params_
-    print(f"best {search.best_params_} in {time.perf_counter() - t0:.0f} s "
-          "(spectrograms cached by the Pipeline's memory)")
+    print(
+        f"best {search.best_params_} in {time.perf_counter() - t0:.0f} s "
+        "(spectrograms cached by the Pipeline's memory)"
+    )
 
     _section("5. ConvEmbedder with the best parameters, trained on genre")
     best_mel = search.best_params_["mel__n_mels"]
     if best_mel != mel.n_mels:  # section 2's spectrograms serve when they match
         S = mel.set_params(n_mels=best_mel).fit_transform(X)
     embedder = ConvEmbedder(
-        embedding_dim=search.best_params_["embed__embedding_dim"], n_filters=32,
-        patch_frames=48, max_epochs=max_epochs, random_state=random_state,
+        embedding_dim=search.best_params_["embed__embedding_dim"],
+        n_filters=32,
+        patch_frames=48,
+        max_epochs=max_epochs,
+        random_state=random_state,
         verbose=verbose,
     )
     t0 = time.perf_counter()
     embedder.fit(S[train], y[train])
     history = embedder.net_.history
-    print(f"{max_epochs} epochs in {time.perf_counter() - t0:.1f} s, training loss "
-          f"{history[0, 'train_loss']:.3f} -> {history[-1, 'train_loss']:.3f}")
+    print(
+        f"{max_epochs} epochs in {time.perf_counter() - t0:.1f} s, training loss "
+        f"{history[0, 'train_loss']:.3f} -> {history[-1, 'train_loss']:.3f}"
+    )
     E = embedder.transform(S)
     results["cnn"] = retrieval_report(E[test], y[test], groups=groups[test])
     accuracy = np.mean(embedder.predict(S[test]) == y[test])
-    print(f"held-out genre accuracy {accuracy:.2f} (chance "
-          f"{1 / len(tracks.genre_names):.2f})")
+    print(f"held-out genre accuracy {accuracy:.2f} (chance {1 / len(tracks.genre_names):.2f})")
 
     _section("6. Genre retrieval among held-out clips (own track excluded, cosine)")
     metrics = list(results["cnn"])
     _table(
-        [[name, *(f"{results[key][m]:.3f}" for m in metrics)]
-         for name, key in [("MFCC statistics", "mfcc"), ("ConvEmbedder", "cnn")]],
+        [
+            [name, *(f"{results[key][m]:.3f}" for m in metrics)]
+            for name, key in [("MFCC statistics", "mfcc"), ("ConvEmbedder", "cnn")]
+        ],
         ["method", *metrics],
     )
 
@@ -180,11 +198,9 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
     query = test[0]
     distances, indices = nn.kneighbors(E[[query]], n_neighbors=7)
     print(f"clips like {clip_ids[query]} ({y[query]}, {tracks.artist[groups[query]]}):")
-    shown = [(d, i) for d, i in zip(distances[0], indices[0])
-             if groups[i] != groups[query]][:5]
+    shown = [(d, i) for d, i in zip(distances[0], indices[0]) if groups[i] != groups[query]][:5]
     for d, i in shown:
-        print(f"  {clip_ids[i]}  {y[i]:<8} {tracks.artist[groups[i]]:<16} "
-              f"cosine distance {d:.3f}")
+        print(f"  {clip_ids[i]}  {y[i]:<8} {tracks.artist[groups[i]]:<16} cosine distance {d:.3f}")
     history_ids = [str(c) for c in clip_ids[test][y[test] == y[query]][:3]]
     print(f"recommendations for a listener of {history_ids} ({y[query]}):")
     for clip_id, score in nn.recommend(history_ids, n=5)[0]:
@@ -197,20 +213,29 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
 
     listening = make_listening(tracks, n_users=500, random_state=random_state)
     train_plays, test_plays, warm, cold = cold_start_split(
-        listening.plays, test_size=0.25, random_state=random_state)
+        listening.plays, test_size=0.25, random_state=random_state
+    )
     keep = train_plays.getnnz(axis=1) > 0  # users need training plays to have factors
     train_plays, test_plays = train_plays[keep], test_plays[keep]
     params = dict(n_factors=16, normalize_items=True, random_state=random_state)
     factors = ImplicitFactors(**params).fit(train_plays)
     full = ImplicitFactors(**params).fit(listening.plays[keep])
-    print(f"{keep.sum()} simulated listeners, {listening.plays.nnz} (user, track) "
-          f"pairs; {len(cold)} tracks held out with none of their plays seen")
+    print(
+        f"{keep.sum()} simulated listeners, {listening.plays.nnz} (user, track) "
+        f"pairs; {len(cold)} tracks held out with none of their plays seen"
+    )
     target = factors.item_factors_.astype(np.float64)
-    S_tracks = MelSpectrogramTransformer(sr=tracks.sr, n_mels=64,
-                                         n_jobs=2).fit_transform(tracks.data)
+    S_tracks = MelSpectrogramTransformer(sr=tracks.sr, n_mels=64, n_jobs=2).fit_transform(
+        tracks.data
+    )
     regressor = ConvEmbedder(
-        embedding_dim=32, patch_frames=64, n_filters=32, hidden_units=(128,),
-        pooling=("mean", "max"), weight_decay=1e-3, max_epochs=2 * max_epochs,
+        embedding_dim=32,
+        patch_frames=64,
+        n_filters=32,
+        hidden_units=(128,),
+        pooling=("mean", "max"),
+        weight_decay=1e-3,
+        max_epochs=2 * max_epochs,
         random_state=random_state,
     ).fit(S_tracks[warm], target)
     features = MFCCStatistics(sr=tracks.sr, n_jobs=2).fit_transform(tracks.data)
@@ -224,23 +249,27 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
         "MFCC statistics + ridge": (users, ridge.predict(features[cold])),
         "random": (users, rng.standard_normal((len(cold), target.shape[1]))),
     }
-    scores = {name: evaluate_cold_start(u, v, test_plays)
-              for name, (u, v) in candidates.items()}
+    scores = {name: evaluate_cold_start(u, v, test_plays) for name, (u, v) in candidates.items()}
     results["coldstart"] = scores
-    _table([[name, f"{s['map_at_k']:.3f}", f"{s['auc']:.3f}"]
-            for name, s in scores.items()],
-           ["held-out tracks ranked per user", "mAP@500", "AUC"])
+    _table(
+        [[name, f"{s['map_at_k']:.3f}", f"{s['auc']:.3f}"] for name, s in scores.items()],
+        ["held-out tracks ranked per user", "mAP@500", "AUC"],
+    )
 
     _section("9. Similarity store")
     path = Path(workdir.name) / "tracks.db"
     t0 = time.perf_counter()
     SimilarityStore.build(path, E, clip_ids, n_neighbors=10)
-    print(f"{len(E)} clips with their 10 most similar written to an SQLite store in "
-          f"{time.perf_counter() - t0:.2f} s")
+    print(
+        f"{len(E)} clips with their 10 most similar written to an SQLite store in "
+        f"{time.perf_counter() - t0:.2f} s"
+    )
     with SimilarityStore(path) as store:
         similar = store.similar(str(clip_ids[query]), k=3)
-        print(f"store.similar({str(clip_ids[query])!r}, k=3) -> "
-              + ", ".join(f"{t} ({s:.3f})" for t, s in similar))
+        print(
+            f"store.similar({str(clip_ids[query])!r}, k=3) -> "
+            + ", ".join(f"{t} ({s:.3f})" for t, s in similar)
+        )
         lookups = [str(c) for c in clip_ids] * 10
         t0 = time.perf_counter()
         for clip_id in lookups:

@@ -98,8 +98,9 @@ class _RandomPatches:
     of every track; each access draws a new position, so each epoch sees new patches.
     """
 
-    def __init__(self, tracks, *, n_frames, hop, per_track, pad_mode, sequence_length,
-                 aggregate, rng):
+    def __init__(
+        self, tracks, *, n_frames, hop, per_track, pad_mode, sequence_length, aggregate, rng
+    ):
         self.tracks = tracks
         self.n_frames = n_frames
         self.hop = hop
@@ -124,7 +125,8 @@ class _RandomPatches:
         span = self.n_frames + (self.sequence_length - 1) * self.hop
         start = int(self.rng.integers(0, max(1, length - span + 1)))
         offsets = [
-            o for o in range(start, start + span - self.n_frames + 1, self.hop)
+            o
+            for o in range(start, start + span - self.n_frames + 1, self.hop)
             if o + self.n_frames <= length
         ] or [start]
         seq = np.zeros((self.sequence_length, spec.shape[0], self.n_frames), np.float32)
@@ -159,8 +161,7 @@ class _FixedPatches:
             spec = self.tracks.specs[i]
             return _crop(spec, o, self.n_frames, self.pad_mode), self.tracks.target(i)
         spec = self.tracks.specs[k]
-        seq = np.stack([_crop(spec, o, self.n_frames, self.pad_mode)
-                        for o in self.offsets[k]])
+        seq = np.stack([_crop(spec, o, self.n_frames, self.pad_mode) for o in self.offsets[k]])
         return {"x": seq, "lengths": np.int64(len(seq))}, self.tracks.target(k)
 
 
@@ -199,7 +200,9 @@ class _TrackSplit:
                 strat = None
         try:
             train, valid = train_test_split(
-                idx, test_size=self.fraction, stratify=strat,
+                idx,
+                test_size=self.fraction,
+                stratify=strat,
                 random_state=self.random_state,
             )
         except ValueError:  # too few tracks per class for a stratified split
@@ -226,9 +229,20 @@ def _net_class():
         the random patch positions and of the shuffling).
         """
 
-        def __init__(self, module, criterion, *, patch_frames=96, patch_hop=48,
-                     patches_per_track=8, pad_mode="wrap", sequence_length=4,
-                     aggregate="mean", patch_seed=0, **kwargs):
+        def __init__(
+            self,
+            module,
+            criterion,
+            *,
+            patch_frames=96,
+            patch_hop=48,
+            patches_per_track=8,
+            pad_mode="wrap",
+            sequence_length=4,
+            aggregate="mean",
+            patch_seed=0,
+            **kwargs,
+        ):
             super().__init__(module, criterion, **kwargs)
             self.patch_frames = patch_frames
             self.patch_hop = patch_hop
@@ -248,9 +262,13 @@ def _net_class():
                 if training:
                     seeds = np.random.SeedSequence(self.patch_seed).spawn(2)
                     dataset = _RandomPatches(
-                        dataset, n_frames=self.patch_frames, hop=self.patch_hop,
-                        per_track=self.patches_per_track, pad_mode=self.pad_mode,
-                        sequence_length=self.sequence_length, aggregate=self.aggregate,
+                        dataset,
+                        n_frames=self.patch_frames,
+                        hop=self.patch_hop,
+                        per_track=self.patches_per_track,
+                        pad_mode=self.pad_mode,
+                        sequence_length=self.sequence_length,
+                        aggregate=self.aggregate,
                         rng=np.random.default_rng(seeds[0]),
                     )
                     gen = torch.Generator()
@@ -259,8 +277,11 @@ def _net_class():
                     loader_kwargs = {"sampler": sampler}
                 else:
                     dataset = _FixedPatches(
-                        dataset, n_frames=self.patch_frames, hop=self.patch_hop,
-                        pad_mode=self.pad_mode, aggregate=self.aggregate,
+                        dataset,
+                        n_frames=self.patch_frames,
+                        hop=self.patch_hop,
+                        pad_mode=self.pad_mode,
+                        aggregate=self.aggregate,
                     )
                     loader_kwargs = {}
                 if self.aggregate == "gru":
@@ -607,9 +628,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     f"expecting {self.n_features_in_} features as input."
                 )
             return specs
-        X = validate_data(
-            self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64]
-        )
+        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64])
         if X.ndim == 2:  # single-frame spectra
             X = X[:, :, None]
         elif X.ndim != 3:
@@ -623,9 +642,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _encode_targets(self, y, n_samples):
         """Pack the targets into a float matrix; describe them in a list of dicts."""
         if y is None:
-            raise ValueError(
-                "ConvEmbedder requires y to be passed, but the target y is None."
-            )
+            raise ValueError("ConvEmbedder requires y to be passed, but the target y is None.")
         if isinstance(y, dict):
             items = list(y.items())
         elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame
@@ -647,15 +664,21 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             values = np.asarray(values)
             if values.shape[0] != n_samples:
                 raise ValueError(
-                    f"target {name!r} has {values.shape[0]} rows but X has "
-                    f"{n_samples} tracks"
+                    f"target {name!r} has {values.shape[0]} rows but X has {n_samples} tracks"
                 )
             if values.ndim == 1 and type_of_target(values) in ("binary", "multiclass"):
                 if values.dtype.kind in "fc" and not np.isfinite(values).all():
                     raise ValueError(f"target {name!r} contains NaN or infinity")
                 classes, codes = np.unique(values, return_inverse=True)
-                targets.append({"name": name, "kind": "class", "classes": classes,
-                                "start": start, "stop": start + 1})
+                targets.append(
+                    {
+                        "name": name,
+                        "kind": "class",
+                        "classes": classes,
+                        "start": start,
+                        "stop": start + 1,
+                    }
+                )
                 columns.append(codes.astype(np.float32)[:, None])
             elif values.ndim in (1, 2):
                 try:
@@ -669,9 +692,17 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 mean, scale = vals.mean(axis=0), vals.std(axis=0)
                 scale[scale == 0] = 1.0
                 width = vals.shape[1]
-                targets.append({"name": name, "kind": "regression", "mean": mean,
-                                "scale": scale, "start": start, "stop": start + width,
-                                "ndim": values.ndim})
+                targets.append(
+                    {
+                        "name": name,
+                        "kind": "regression",
+                        "mean": mean,
+                        "scale": scale,
+                        "start": start,
+                        "stop": start + width,
+                        "ndim": values.ndim,
+                    }
+                )
                 columns.append(((vals - mean) / scale).astype(np.float32))
             else:
                 raise ValueError(
@@ -723,8 +754,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         pooling = tuple(self.pooling)
         if not pooling or not set(pooling) <= {"mean", "max", "l2"}:
             raise ValueError(
-                f"pooling={self.pooling!r} must be a non-empty tuple of 'mean', 'max' "
-                "and 'l2'"
+                f"pooling={self.pooling!r} must be a non-empty tuple of 'mean', 'max' and 'l2'"
             )
         if any(int(u) < 1 for u in self.hidden_units):
             raise ValueError(f"hidden_units={self.hidden_units!r} must be positive ints")
@@ -736,8 +766,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             )
         if self.early_stopping and self.validation_fraction is None:
             raise ValueError(
-                "early_stopping=True needs validation_fraction (the valid_loss it "
-                "monitors)"
+                "early_stopping=True needs validation_fraction (the valid_loss it monitors)"
             )
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but torch finds no CUDA device")
@@ -769,8 +798,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 head_sizes.append(len(t["classes"]))
                 cw = None
                 if self.class_weight == "balanced":
-                    counts = np.bincount(Y[:, t["start"]].astype(int),
-                                         minlength=len(t["classes"]))
+                    counts = np.bincount(Y[:, t["start"]].astype(int), minlength=len(t["classes"]))
                     cw = len(Y) / (len(t["classes"]) * np.maximum(counts, 1))
                 class_weights.append(cw)
             else:
@@ -788,9 +816,14 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
         if self.early_stopping:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-            )))
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+                    ),
+                )
+            )
         train_split = None
         if self.validation_fraction is not None:
             first_class = next((t["start"] for t in targets if t["kind"] == "class"), None)
@@ -871,8 +904,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         cols = [np.concatenate(c) for c in zip(*outs)]
         if self.aggregate == "mean":
             counts = np.array(
-                [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop()))
-                 for s in specs]
+                [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop())) for s in specs]
             )
             starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
             cols = [np.add.reduceat(c, starts, axis=0) / counts[:, None] for c in cols]
@@ -955,9 +987,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if net is not None:
             import torch
 
-            weights = {
-                k: v.detach().cpu() for k, v in net.module_.state_dict().items()
-            }
+            weights = {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
             buffer = io.BytesIO()
             torch.save(weights, buffer)
             state["_net_weights"] = buffer.getvalue()
@@ -989,9 +1019,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 stacklevel=2,
             )
             device = "cpu"
-        net = _net_class()(
-            MultiHeadNet, MultiTargetLoss, device=device, **self._net_init
-        )
+        net = _net_class()(MultiHeadNet, MultiTargetLoss, device=device, **self._net_init)
         net.initialize()
         tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
         net.module_.load_state_dict(tensors)

@@ -431,9 +431,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # a fresh, writable copy: the fitted arrays may be a read-only memmap
         solver.item_factors = np.array(self._fitted_item_factors, dtype=np.float32)
         with threadpool_limits(1, "blas"):
-            factors = solver.recalculate_user(
-                np.arange(matrix.shape[0]), self._confidence(matrix)
-            )
+            factors = solver.recalculate_user(np.arange(matrix.shape[0]), self._confidence(matrix))
         return np.asarray(factors, dtype=np.float32).reshape(matrix.shape[0], -1)
 
     # ------------------------------------------------------------ look-ups

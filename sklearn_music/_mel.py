@@ -45,9 +45,7 @@ def _as_tracks(X):
             "sparse input is not supported: X must be a sequence of paths or "
             "waveforms, or a dense 2-D array of waveforms"
         )
-    if isinstance(X, np.ndarray) or (
-        hasattr(X, "__array__") and not isinstance(X, (list, tuple))
-    ):
+    if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not isinstance(X, (list, tuple))):
         arr = np.asarray(X)
         if arr.dtype.kind in "OUS" and arr.ndim == 1:
             tracks = list(arr)
@@ -66,7 +64,10 @@ def _as_tracks(X):
                     "or paths"
                 )
             return check_array(
-                arr, dtype="numeric", ensure_min_samples=1, ensure_min_features=1,
+                arr,
+                dtype="numeric",
+                ensure_min_samples=1,
+                ensure_min_features=1,
                 input_name="X",
             )
     else:
@@ -176,8 +177,7 @@ def _map_batches(func, tracks, n_jobs, n_workers, progress):
     with _one_blas_thread():
         bounds = np.linspace(0, n, min(n, 4 * n_workers) + 1).astype(int)
         tasks = (
-            delayed(_map_batch)(func, int(a), tracks[a:b])
-            for a, b in zip(bounds[:-1], bounds[1:])
+            delayed(_map_batch)(func, int(a), tracks[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
         )
         results = []
         # max_nbytes=None: send waveforms through the pipe; joblib's automatic
@@ -213,7 +213,11 @@ class _MelKernel:
         # (n_freq, n_mels) float32, contiguous for the matmul
         self.basis_t = np.ascontiguousarray(
             librosa.filters.mel(
-                sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                sr=sr,
+                n_fft=n_fft,
+                n_mels=n_mels,
+                fmin=fmin,
+                fmax=fmax,
                 dtype=np.float32,
             ).T
         )
@@ -223,9 +227,7 @@ class _MelKernel:
     def __call__(self, y):
         """float32 mel power spectrogram of shape (n_mels, n_frames)."""
         pad = self.n_fft // 2
-        frames = sliding_window_view(np.pad(y, (pad, pad)), self.n_fft)[
-            :: self.hop_length
-        ]
+        frames = sliding_window_view(np.pad(y, (pad, pad)), self.n_fft)[:: self.hop_length]
         n_frames = frames.shape[0]
         out = np.empty((n_frames, self.basis_t.shape[1]), dtype=np.float32)
         for start in range(0, n_frames, _BLOCK_FRAMES):
@@ -269,10 +271,7 @@ def _check_band(estimator):
             f"(sr={estimator.sr})"
         )
     if estimator.fmin >= fmax:
-        raise ValueError(
-            f"fmin={estimator.fmin} must be below fmax={fmax} "
-            f"(fmax=None means sr/2)"
-        )
+        raise ValueError(f"fmin={estimator.fmin} must be below fmax={fmax} (fmax=None means sr/2)")
     return fmax
 
 
@@ -481,18 +480,31 @@ class MelSpectrogramTransformer(TransformerMixin, BaseEstimator):
         fmax = _check_band(self)
         tracks = _as_tracks(X)
         kernel = _MelKernel(
-            sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
-            n_mels=self.n_mels, fmin=self.fmin, fmax=fmax, power=float(self.power),
+            sr=self.sr,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=fmax,
+            power=float(self.power),
         )
 
         one = functools.partial(
-            _mel_track, kernel=kernel, sr=self.sr, offset=self.offset,
-            duration=self.duration, log=self.log, top_db=self.top_db,
+            _mel_track,
+            kernel=kernel,
+            sr=self.sr,
+            offset=self.offset,
+            duration=self.duration,
+            log=self.log,
+            top_db=self.top_db,
             log1p_scale=self.log1p_scale,
         )
 
         specs = _map_tracks(
-            one, tracks, n_jobs=self.n_jobs, verbose=self.verbose,
+            one,
+            tracks,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
             desc="mel spectrograms",
         )
         return _stack_or_list(specs)

@@ -173,8 +173,7 @@ class PatchEncoder(nn.Module):
         n_filters = tuple(int(f) for f in n_filters)
         if len(n_filters) != n_conv:
             raise ValueError(
-                f"n_filters={n_filters} must give one size per conv layer "
-                f"(n_conv={n_conv})"
+                f"n_filters={n_filters} must give one size per conv layer (n_conv={n_conv})"
             )
         pools = _pool_sizes(n_conv, pool_sizes)
         self.input_norm = nn.BatchNorm1d(n_mels)
@@ -270,7 +269,12 @@ class MultiHeadNet(nn.Module):
     """
 
     def __init__(
-        self, n_mels, head_sizes, *, aggregate="mean", head_dropout=0.0,
+        self,
+        n_mels,
+        head_sizes,
+        *,
+        aggregate="mean",
+        head_dropout=0.0,
         **encoder_params,
     ):
         super().__init__()

@@ -18,8 +18,13 @@ _METRICS = {"cosine", "euclidean", "manhattan"}
 # pynndescent's name for each metric (same distances as scipy / sklearn)
 _NND_METRIC = {"cosine": "cosine", "euclidean": "euclidean", "manhattan": "manhattan"}
 # numba-compiled functions in an NNDescent's state; NNDescent.__setstate__ rebuilds them
-_NND_FUNCTIONS = ("_distance_func", "_distance_correction", "_deheap_function",
-                  "_rerank_function", "_true_distance_func")
+_NND_FUNCTIONS = (
+    "_distance_func",
+    "_distance_correction",
+    "_deheap_function",
+    "_rerank_function",
+    "_true_distance_func",
+)
 
 
 class NearestTracks(BaseEstimator):
@@ -204,7 +209,11 @@ class NearestTracks(BaseEstimator):
             X = validate_data(self, X, dtype=[np.float64, np.float32])
         else:
             X, y = validate_data(
-                self, X, y, dtype=[np.float64, np.float32], multi_output=False,
+                self,
+                X,
+                y,
+                dtype=[np.float64, np.float32],
+                multi_output=False,
                 y_numeric=False,
             )
         n = X.shape[0]
@@ -214,8 +223,7 @@ class NearestTracks(BaseEstimator):
             ids = np.asarray(track_ids)
             if ids.ndim != 1 or ids.shape[0] != n:
                 raise ValueError(
-                    f"track_ids has shape {ids.shape}; expected ({n},), one id per "
-                    "row of X"
+                    f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X"
                 )
             uniq, counts = np.unique(ids, return_counts=True)
             if uniq.shape[0] != n:
@@ -260,8 +268,7 @@ class NearestTracks(BaseEstimator):
         for key in ("metric", "random_state", "n_jobs", "verbose"):
             if key in params:
                 raise ValueError(
-                    f"index_params may not set {key!r}: it is NearestTracks' own "
-                    f"parameter {key}"
+                    f"index_params may not set {key!r}: it is NearestTracks' own parameter {key}"
                 )
         n = X.shape[0]
         if n < 2:
@@ -347,8 +354,7 @@ class NearestTracks(BaseEstimator):
             part = np.argpartition(D, k - 1, axis=1)[:, :k]
             d = np.take_along_axis(D, part, axis=1)
             order = np.argsort(d, axis=1, kind="stable")
-            return (np.take_along_axis(d, order, axis=1),
-                    np.take_along_axis(part, order, axis=1))
+            return (np.take_along_axis(d, order, axis=1), np.take_along_axis(part, order, axis=1))
 
         dists, inds = [], []
         for d, i in pairwise_distances_chunked(
@@ -364,8 +370,7 @@ class NearestTracks(BaseEstimator):
     def _query_index(self, Q, k, exclude_self):
         index = self.index_
         kq = min(k + 1, self.n_samples_fit_) if exclude_self else k
-        ind, dist = index.query(np.asarray(Q, dtype=np.float32), k=kq,
-                                epsilon=self.epsilon)
+        ind, dist = index.query(np.asarray(Q, dtype=np.float32), k=kq, epsilon=self.epsilon)
         ind = ind.astype(np.intp)
         dist = dist.astype(np.float64)
         if exclude_self:
@@ -416,8 +421,7 @@ class NearestTracks(BaseEstimator):
         """
         if mode not in ("connectivity", "distance"):
             raise ValueError(
-                f"mode={mode!r} is not supported; expected 'connectivity' or "
-                "'distance'"
+                f"mode={mode!r} is not supported; expected 'connectivity' or 'distance'"
             )
         dist, ind = self.kneighbors(X, n_neighbors)
         n_queries, k = ind.shape
@@ -431,9 +435,7 @@ class NearestTracks(BaseEstimator):
     def _check_labels(self, method):
         check_is_fitted(self)
         if not hasattr(self, "y_"):
-            raise AttributeError(
-                f"{method} needs labels: this NearestTracks was fitted without y"
-            )
+            raise AttributeError(f"{method} needs labels: this NearestTracks was fitted without y")
 
     def predict(self, X):
         """Predict the majority label of each query's nearest fitted tracks.
@@ -451,8 +453,7 @@ class NearestTracks(BaseEstimator):
             Predicted labels.
         """
         self._check_labels("predict")
-        ind = self.kneighbors(X, min(self.n_neighbors, self.n_samples_fit_),
-                              return_distance=False)
+        ind = self.kneighbors(X, min(self.n_neighbors, self.n_samples_fit_), return_distance=False)
         labels = self.y_[ind]
         out = np.empty(labels.shape[0], dtype=self.y_.dtype)
         for i, row in enumerate(labels.tolist()):
@@ -541,9 +542,7 @@ class NearestTracks(BaseEstimator):
         if aggregate not in ("mean", "max"):
             raise ValueError(f"aggregate={aggregate!r} must be 'mean' or 'max'")
         if isinstance(history, (str, bytes)):
-            raise TypeError(
-                f"history must be a sequence of track ids, got the string {history!r}"
-            )
+            raise TypeError(f"history must be a sequence of track ids, got the string {history!r}")
         history = list(history)
         several = len(history) > 0 and all(
             isinstance(h, (list, tuple, np.ndarray)) for h in history
@@ -660,7 +659,10 @@ def _nndescent_to_plain(index):
     if graph is not None:
         graph = sparse.csr_array(graph)
         state["_search_graph_parts"] = (
-            graph.data, graph.indices, graph.indptr, tuple(int(s) for s in graph.shape)
+            graph.data,
+            graph.indices,
+            graph.indptr,
+            tuple(int(s) for s in graph.shape),
         )
     state["_input_dtype"] = np.dtype(state["_input_dtype"]).name
     if "_min_distance" in state:
@@ -677,8 +679,7 @@ def _nndescent_from_plain(plain):
     parts = state.pop("_search_graph_parts", None)
     if parts is not None:
         data, indices, indptr, shape = parts
-        state["_search_graph"] = sparse.csr_array((data, indices, indptr),
-                                                  shape=tuple(shape))
+        state["_search_graph"] = sparse.csr_array((data, indices, indptr), shape=tuple(shape))
     state["_input_dtype"] = np.dtype(state["_input_dtype"]).type
     if "_min_distance" in state:
         state["_min_distance"] = np.float32(state["_min_distance"])

@@ -136,12 +136,19 @@ def _cmd_fit(args):
     }
     if args.patch_frames is not None:
         embed_params["patch_frames"] = args.patch_frames
-    model = Pipeline([
-        ("mel", mel),
-        ("embed", ConvEmbedder(**embed_params)),
-        ("index", NearestTracks(n_neighbors=min(args.n_neighbors, len(files) - 1) or 1,
-                                random_state=args.random_state)),
-    ])
+    model = Pipeline(
+        [
+            ("mel", mel),
+            ("embed", ConvEmbedder(**embed_params)),
+            (
+                "index",
+                NearestTracks(
+                    n_neighbors=min(args.n_neighbors, len(files) - 1) or 1,
+                    random_state=args.random_state,
+                ),
+            ),
+        ]
+    )
     if args.verbose:
         print(f"training on {what}", file=sys.stderr)
     X = [str(f) for f in files]
@@ -166,9 +173,7 @@ def _embed_batch(embedder, paths, ids, args, skipped):
             vectors.append(embedder.transform([str(p)]))
         except AudioLoadError as exc:
             if not args.skip_errors:
-                raise CommandError(
-                    f"{exc} (pass --skip-errors to skip unreadable files)"
-                ) from exc
+                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
             _warn(args, f"skipping {tid}: {exc}")
             skipped.append(tid)
             continue
@@ -203,9 +208,7 @@ def _cmd_index(args):
             vectors, kept = _embed_batch(embedder, paths, batch_ids, args, skipped)
         except AudioLoadError as exc:
             if not args.skip_errors:
-                raise CommandError(
-                    f"{exc} (pass --skip-errors to skip unreadable files)"
-                ) from exc
+                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
             _warn(args, f"skipping {batch_ids[0]}: {exc}")
             skipped.append(batch_ids[0])
             continue
@@ -215,7 +218,10 @@ def _cmd_index(args):
     if not all_ids:
         raise CommandError(f"none of the {len(files)} audio files could be read")
     SimilarityStore.build(
-        args.store, np.vstack(all_vectors), all_ids, n_neighbors=args.k,
+        args.store,
+        np.vstack(all_vectors),
+        all_ids,
+        n_neighbors=args.k,
         verbose=args.verbose,
     )
     msg = f"indexed {len(all_ids)} tracks into {args.store}"
@@ -230,8 +236,7 @@ def _load(path, load_model):
         return load_model(path)
     except FileNotFoundError:
         raise CommandError(
-            f"no model at {str(path)!r}; train one with `{PROG} fit MUSIC_DIR "
-            f"--model {path}`"
+            f"no model at {str(path)!r}; train one with `{PROG} fit MUSIC_DIR --model {path}`"
         ) from None
 
 
@@ -279,10 +284,19 @@ def _build_parser():
     # subcommands' copies default to SUPPRESS so they don't reset the top level's
     top, common = (argparse.ArgumentParser(add_help=False) for _ in range(2))
     for p, default in ((top, False), (common, argparse.SUPPRESS)):
-        p.add_argument("-v", "--verbose", action="store_true", default=default,
-                       help="show progress bars and training progress")
-        p.add_argument("--debug", action="store_true", default=default,
-                       help="show the full traceback of an error")
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default,
+            help="show progress bars and training progress",
+        )
+        p.add_argument(
+            "--debug",
+            action="store_true",
+            default=default,
+            help="show the full traceback of an error",
+        )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -296,37 +310,63 @@ def _build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
-        "fit", parents=[common], help="train a model on a music folder",
+        "fit",
+        parents=[common],
+        help="train a model on a music folder",
         description="Train spectrogram -> CNN embedding -> nearest-tracks on the "
         "audio files under MUSIC_DIR and save the fitted pipeline (skops format). "
         "Labelled layout: MUSIC_DIR/<label>/<track>; with --unlabeled any layout.",
     )
     p.add_argument("music_dir", metavar="MUSIC_DIR")
     p.add_argument("--model", required=True, help="model file to write (.skops)")
-    p.add_argument("--unlabeled", action="store_true",
-                   help="no labels: train on the stand-in task chosen by --task")
-    p.add_argument("--task", choices=["track"], default="track",
-                   help="stand-in task with --unlabeled: 'track' = tell apart "
-                   "excerpts of different tracks (default)")
-    p.add_argument("--epochs", type=_positive_int, default=20,
-                   help="training epochs (default 20)")
-    p.add_argument("--embedding-dim", type=_positive_int, default=64,
-                   help="size of the embeddings (default 64)")
-    p.add_argument("--patch-frames", type=_positive_int, default=None,
-                   help="spectrogram frames per training patch (default: the "
-                   "embedder's)")
-    p.add_argument("--sr", type=_positive_int, default=16000,
-                   help="sampling rate the audio is resampled to (default 16000)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="seconds of each track to use (default: all)")
-    p.add_argument("-k", "--n-neighbors", type=_positive_int, default=10,
-                   help="neighbours of the model's index (default 10)")
-    p.add_argument("--random-state", type=int, default=0,
-                   help="seed (default 0)")
+    p.add_argument(
+        "--unlabeled",
+        action="store_true",
+        help="no labels: train on the stand-in task chosen by --task",
+    )
+    p.add_argument(
+        "--task",
+        choices=["track"],
+        default="track",
+        help="stand-in task with --unlabeled: 'track' = tell apart "
+        "excerpts of different tracks (default)",
+    )
+    p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20)")
+    p.add_argument(
+        "--embedding-dim",
+        type=_positive_int,
+        default=64,
+        help="size of the embeddings (default 64)",
+    )
+    p.add_argument(
+        "--patch-frames",
+        type=_positive_int,
+        default=None,
+        help="spectrogram frames per training patch (default: the embedder's)",
+    )
+    p.add_argument(
+        "--sr",
+        type=_positive_int,
+        default=16000,
+        help="sampling rate the audio is resampled to (default 16000)",
+    )
+    p.add_argument(
+        "--duration", type=float, default=None, help="seconds of each track to use (default: all)"
+    )
+    p.add_argument(
+        "-k",
+        "--n-neighbors",
+        type=_positive_int,
+        default=10,
+        help="neighbours of the model's index (default 10)",
+    )
+    p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser(
-        "index", parents=[common], help="embed a music folder into a similarity store",
+        "index",
+        parents=[common],
+        help="embed a music folder into a similarity store",
         description="Embed every audio file under MUSIC_DIR with a fitted model and "
         "write each track's vector and similar tracks to a store. Track ids are the "
         "paths relative to MUSIC_DIR. An unreadable file stops the run unless "
@@ -335,51 +375,72 @@ def _build_parser():
     p.add_argument("music_dir", metavar="MUSIC_DIR")
     p.add_argument("--model", required=True, help="model file from `fit` (.skops)")
     p.add_argument("--store", required=True, help="store file to write (.db)")
-    p.add_argument("-k", type=_positive_int, default=10,
-                   help="similar tracks stored per track (default 10)")
-    p.add_argument("--skip-errors", action="store_true",
-                   help="skip unreadable files (reported, counted) instead of failing")
-    p.add_argument("--batch-size", type=_positive_int, default=16,
-                   help="files embedded at a time (default 16)")
+    p.add_argument(
+        "-k", type=_positive_int, default=10, help="similar tracks stored per track (default 10)"
+    )
+    p.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="skip unreadable files (reported, counted) instead of failing",
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=16, help="files embedded at a time (default 16)"
+    )
     p.set_defaults(func=_cmd_index)
 
     p = sub.add_parser(
-        "similar", parents=[common], help="print the tracks most similar to a track",
+        "similar",
+        parents=[common],
+        help="print the tracks most similar to a track",
         description="Print the tracks most similar to TRACK, one 'score<TAB>track' "
         "line each, most similar first.",
     )
     p.add_argument("track", metavar="TRACK", help="a track id (path relative to MUSIC_DIR)")
     p.add_argument("--store", required=True, help="store file from `index`")
-    p.add_argument("-k", type=_positive_int, default=10,
-                   help="number of tracks (default 10)")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of tracks (default 10)")
     p.set_defaults(func=_cmd_similar)
 
     p = sub.add_parser(
-        "recommend", parents=[common], help="recommend tracks for a listening history",
+        "recommend",
+        parents=[common],
+        help="recommend tracks for a listening history",
         description="Print tracks close to the mean of the given tracks' vectors, "
         "one 'score<TAB>track' line each; the given tracks are left out.",
     )
     p.add_argument("tracks", metavar="TRACK", nargs="+", help="track ids")
     p.add_argument("--store", required=True, help="store file from `index`")
-    p.add_argument("-k", type=_positive_int, default=10,
-                   help="number of tracks (default 10)")
-    p.add_argument("--exhaustive", action="store_true",
-                   help="score every stored track instead of the stored neighbours "
-                   "of the history")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of tracks (default 10)")
+    p.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="score every stored track instead of the stored neighbours of the history",
+    )
     p.set_defaults(func=_cmd_recommend)
 
     p = sub.add_parser(
-        "demo", parents=[common], help="run the end-to-end demo on synthetic music",
+        "demo",
+        parents=[common],
+        help="run the end-to-end demo on synthetic music",
         description="Run the demo on synthetic music: spectrograms, a baseline, "
         "the CNN embedder, nearest tracks and their retrieval scores, "
         "recommendations, cold start, the similarity store.",
     )
-    p.add_argument("--n-tracks", type=_positive_int, default=None,
-                   help="synthetic tracks (default: the demo's)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="seconds per track (default: the demo's)")
-    p.add_argument("--epochs", dest="max_epochs", type=_positive_int, default=None,
-                   help="training epochs (default: the demo's)")
+    p.add_argument(
+        "--n-tracks",
+        type=_positive_int,
+        default=None,
+        help="synthetic tracks (default: the demo's)",
+    )
+    p.add_argument(
+        "--duration", type=float, default=None, help="seconds per track (default: the demo's)"
+    )
+    p.add_argument(
+        "--epochs",
+        dest="max_epochs",
+        type=_positive_int,
+        default=None,
+        help="training epochs (default: the demo's)",
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -86,9 +86,11 @@ def cold_start_split(plays, *, test_size=0.2, random_state=None):
     """
     plays = sp.csr_matrix(check_array(plays, accept_sparse="csr", dtype=None))
     n_tracks = plays.shape[1]
-    n_test = int(round(test_size * n_tracks)) if isinstance(test_size, Real) and not isinstance(
-        test_size, Integral
-    ) else int(test_size)
+    n_test = (
+        int(round(test_size * n_tracks))
+        if isinstance(test_size, Real) and not isinstance(test_size, Integral)
+        else int(test_size)
+    )
     if not 1 <= n_test < n_tracks:
         raise ValueError(
             f"test_size={test_size!r} holds out {n_test} of {n_tracks} tracks; "
@@ -162,8 +164,7 @@ def evaluate_cold_start(user_factors, item_factors, test_plays, *, k=500):
     plays = check_array(test_plays, accept_sparse="csr", dtype=np.float64)
     if users.shape[1] != items.shape[1]:
         raise ValueError(
-            f"user_factors have {users.shape[1]} factors but item_factors "
-            f"{items.shape[1]}"
+            f"user_factors have {users.shape[1]} factors but item_factors {items.shape[1]}"
         )
     if plays.shape != (users.shape[0], items.shape[0]):
         raise ValueError(

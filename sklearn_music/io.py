@@ -71,17 +71,14 @@ def _pcm_to_float(data, what):
     if kind == "f":
         return data.astype(np.float32, copy=False)
     if kind == "i":
-        return (data.astype(np.float64) / 2.0 ** (8 * data.dtype.itemsize - 1)).astype(
-            np.float32
-        )
+        return (data.astype(np.float64) / 2.0 ** (8 * data.dtype.itemsize - 1)).astype(np.float32)
     if kind == "u":
         half = 2.0 ** (8 * data.dtype.itemsize - 1)
         return ((data.astype(np.float64) - half) / half).astype(np.float32)
     if kind == "c":
         raise AudioLoadError(f"{what}: Complex data not supported as audio samples")
     raise AudioLoadError(
-        f"{what}: samples of dtype {data.dtype} are not audio; pass float samples or "
-        "integer PCM"
+        f"{what}: samples of dtype {data.dtype} are not audio; pass float samples or integer PCM"
     )
 
 
@@ -90,7 +87,7 @@ def _array_to_mono(source, what):
     try:
         data = np.asarray(source)
     except (TypeError, ValueError) as exc:
-        raise AudioLoadError(f"{what}: cannot be read as an array of samples ({exc})")
+        raise AudioLoadError(f"{what}: cannot be read as an array of samples ({exc})") from exc
     if data.dtype == object:
         try:
             data = data.astype(np.float64)
@@ -108,9 +105,7 @@ def _array_to_mono(source, what):
         # the channels are on the smaller axis; a square array is channels first
         axis = 0 if data.shape[0] <= data.shape[1] else 1
         if data.shape[axis] == 0:
-            raise AudioLoadError(
-                f"{what}: contains no audio samples (shape {data.shape})"
-            )
+            raise AudioLoadError(f"{what}: contains no audio samples (shape {data.shape})")
         data = data.mean(axis=axis, dtype=np.float32)
     return data
 
@@ -124,8 +119,7 @@ def _read_soundfile(source, what, offset, duration):
             rate, frames, info = f.samplerate, f.frames, f.extra_info
             if "(should be" in info:
                 raise AudioLoadError(
-                    f"{what}: truncated file (the header declares more data than the "
-                    "file holds)"
+                    f"{what}: truncated file (the header declares more data than the file holds)"
                 )
             if frames <= 0:
                 raise AudioLoadError(f"{what}: contains no audio samples")
@@ -147,9 +141,7 @@ def _read_soundfile(source, what, offset, duration):
         msg = str(exc.error_string) if getattr(exc, "error_string", None) else str(exc)
         if "not recognised" in msg.lower() or "unknown format" in msg.lower():
             raise _NotRecognised(msg) from None
-        raise AudioLoadError(
-            f"{what}: malformed or truncated audio (libsndfile: {msg})"
-        ) from None
+        raise AudioLoadError(f"{what}: malformed or truncated audio (libsndfile: {msg})") from None
     except (RuntimeError, OSError, TypeError, ValueError) as exc:
         raise AudioLoadError(f"{what}: cannot be read as audio ({exc})") from None
     if data.shape[0] < n:
@@ -172,14 +164,17 @@ def _read_audioread(path, what, offset, duration, reason):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, rate = librosa.load(
-                path, sr=None, mono=True, offset=offset, duration=duration,
+                path,
+                sr=None,
+                mono=True,
+                offset=offset,
+                duration=duration,
                 dtype=np.float32,
             )
     except Exception as exc:  # audioread raises many unrelated types
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise AudioLoadError(
-            f"{what}: not a readable audio file (libsndfile: {reason} "
-            f"audioread: {detail})"
+            f"{what}: not a readable audio file (libsndfile: {reason} audioread: {detail})"
         ) from None
     if data.size == 0:
         raise AudioLoadError(f"{what}: contains no audio samples at offset={offset} s")
@@ -198,8 +193,7 @@ def _check_path(path, what):
 def _check_filelike(fileobj, what):
     if not hasattr(fileobj, "read"):
         raise AudioLoadError(
-            f"{what}: not an audio source; pass a path, a file-like object or an "
-            "array of samples"
+            f"{what}: not an audio source; pass a path, a file-like object or an array of samples"
         )
     seekable = getattr(fileobj, "seekable", None)
     if callable(seekable) and seekable():
@@ -207,9 +201,7 @@ def _check_filelike(fileobj, what):
         end = fileobj.seek(0, os.SEEK_END)
         fileobj.seek(pos)
         if end - pos <= 0:
-            raise AudioLoadError(
-                f"{what}: empty file-like object (0 bytes left to read)"
-            )
+            raise AudioLoadError(f"{what}: empty file-like object (0 bytes left to read)")
 
 
 def load_audio(source, *, sr=16000, orig_sr=None, offset=0.0, duration=None):
@@ -339,7 +331,6 @@ def load_audio(source, *, sr=16000, orig_sr=None, offset=0.0, duration=None):
         y = librosa.resample(y, orig_sr=rate, target_sr=sr, res_type="soxr_hq")
         if y.size == 0:
             raise AudioLoadError(
-                f"{what}: too short to resample from {rate} Hz to {sr} Hz "
-                "(no samples left)"
+                f"{what}: too short to resample from {rate} Hz to {sr} Hz (no samples left)"
             )
     return np.ascontiguousarray(y, dtype=np.float32)

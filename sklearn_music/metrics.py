@@ -44,9 +44,7 @@ def _relevance(y_query, y_neighbors, groups_query, groups_neighbors):
     y_query = np.asarray(y_query)
     y_neighbors = np.asarray(y_neighbors)
     if y_query.ndim != 1:
-        raise ValueError(
-            f"y_query must be 1-D (one label per query), got shape {y_query.shape}"
-        )
+        raise ValueError(f"y_query must be 1-D (one label per query), got shape {y_query.shape}")
     if y_neighbors.ndim != 2 or y_neighbors.shape[0] != y_query.shape[0]:
         raise ValueError(
             f"y_neighbors must have shape (n_queries, n_retrieved) = "
@@ -55,9 +53,7 @@ def _relevance(y_query, y_neighbors, groups_query, groups_neighbors):
     relevant = y_neighbors == y_query[:, None]
     valid = np.ones(relevant.shape, dtype=bool)
     if (groups_query is None) != (groups_neighbors is None):
-        raise ValueError(
-            "groups_query and groups_neighbors must be given together (or neither)"
-        )
+        raise ValueError("groups_query and groups_neighbors must be given together (or neither)")
     if groups_query is not None:
         groups_query = np.asarray(groups_query)
         groups_neighbors = np.asarray(groups_neighbors)
@@ -94,8 +90,9 @@ def _reduce(values, average):
 # --------------------------------------------------------------------------- #
 # metrics
 # --------------------------------------------------------------------------- #
-def precision_at_k(y_query, y_neighbors, *, k=10, groups_query=None,
-                   groups_neighbors=None, average=True):
+def precision_at_k(
+    y_query, y_neighbors, *, k=10, groups_query=None, groups_neighbors=None, average=True
+):
     """Fraction of the first ``k`` retrieved tracks that share the query's label.
 
     Parameters
@@ -138,8 +135,16 @@ def precision_at_k(y_query, y_neighbors, *, k=10, groups_query=None,
     return _reduce(values, average)
 
 
-def recall_at_k(y_query, y_neighbors, *, k=10, n_relevant=None, groups_query=None,
-                groups_neighbors=None, average=True):
+def recall_at_k(
+    y_query,
+    y_neighbors,
+    *,
+    k=10,
+    n_relevant=None,
+    groups_query=None,
+    groups_neighbors=None,
+    average=True,
+):
     """Fraction of the query's relevant tracks found among the first ``k``.
 
     Parameters
@@ -189,9 +194,7 @@ def _n_relevant(n_relevant, rel):
         return rel.sum(axis=1).astype(float)
     total = np.asarray(n_relevant, dtype=float)
     if total.shape != (rel.shape[0],):
-        raise ValueError(
-            f"n_relevant has shape {total.shape}; expected ({rel.shape[0]},)"
-        )
+        raise ValueError(f"n_relevant has shape {total.shape}; expected ({rel.shape[0]},)")
     found = rel.sum(axis=1)
     bad = np.flatnonzero(total < found)
     if bad.size:
@@ -203,8 +206,9 @@ def _n_relevant(n_relevant, rel):
     return total
 
 
-def average_precision(y_query, y_neighbors, *, k=None, n_relevant=None,
-                      groups_query=None, groups_neighbors=None):
+def average_precision(
+    y_query, y_neighbors, *, k=None, n_relevant=None, groups_query=None, groups_neighbors=None
+):
     """Average precision of each query's retrieved list.
 
     ``AP = sum_i P@i * rel_i / R`` over the first ``k`` retrieved tracks, where
@@ -256,8 +260,9 @@ def average_precision(y_query, y_neighbors, *, k=None, n_relevant=None,
     return np.divide(precision_sum, denom, out=np.zeros(len(denom)), where=denom > 0)
 
 
-def mean_average_precision(y_query, y_neighbors, *, k=None, n_relevant=None,
-                           groups_query=None, groups_neighbors=None):
+def mean_average_precision(
+    y_query, y_neighbors, *, k=None, n_relevant=None, groups_query=None, groups_neighbors=None
+):
     """Mean over the queries of :func:`average_precision`.
 
     Parameters
@@ -286,10 +291,18 @@ def mean_average_precision(y_query, y_neighbors, *, k=None, n_relevant=None,
     >>> round(mean_average_precision([1, 1], [[1, 0, 1], [0, 1, 0]]), 4)
     0.6667
     """
-    return float(np.mean(average_precision(
-        y_query, y_neighbors, k=k, n_relevant=n_relevant,
-        groups_query=groups_query, groups_neighbors=groups_neighbors,
-    )))
+    return float(
+        np.mean(
+            average_precision(
+                y_query,
+                y_neighbors,
+                k=k,
+                n_relevant=n_relevant,
+                groups_query=groups_query,
+                groups_neighbors=groups_neighbors,
+            )
+        )
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -362,10 +375,10 @@ def retrieval_report(X, y, *, groups=None, k=(1, 10), metric="cosine"):
         gq = None if groups is None else groups[rows]
         gn = None if groups is None else groups[order]
         for kk in ks:
-            sums[kk] += precision_at_k(y[rows], y[order], k=kk, groups_query=gq,
-                                       groups_neighbors=gn, average=False).sum()
-        ap_sum += average_precision(y[rows], y[order], groups_query=gq,
-                                    groups_neighbors=gn).sum()
+            sums[kk] += precision_at_k(
+                y[rows], y[order], k=kk, groups_query=gq, groups_neighbors=gn, average=False
+            ).sum()
+        ap_sum += average_precision(y[rows], y[order], groups_query=gq, groups_neighbors=gn).sum()
     n = X.shape[0]
     report = {f"P@{kk}": float(sums[kk] / n) for kk in ks}
     report["mAP"] = float(ap_sum / n)
@@ -387,16 +400,14 @@ class _RetrievalScorer:
         self.metric = metric
 
     def __repr__(self):
-        return (f"make_retrieval_scorer(score={self.score!r}, k={self.k}, "
-                f"metric={self.metric!r})")
+        return f"make_retrieval_scorer(score={self.score!r}, k={self.k}, metric={self.metric!r})"
 
     def _value(self, y_query, y_neighbors, n_relevant=None):
         if self.score == "precision":
             return precision_at_k(y_query, y_neighbors, k=self.k)
         if self.score == "recall":
             return recall_at_k(y_query, y_neighbors, k=self.k, n_relevant=n_relevant)
-        return mean_average_precision(y_query, y_neighbors, k=self.k,
-                                      n_relevant=n_relevant)
+        return mean_average_precision(y_query, y_neighbors, k=self.k, n_relevant=n_relevant)
 
     def __call__(self, estimator, X, y):
         from ._neighbors import NearestTracks
@@ -413,7 +424,7 @@ class _RetrievalScorer:
             return self._value(y, final.y_[ind], n_relevant)
         E = estimator.transform(X)
         y_n = []
-        for rows, order in _loo_rankings(np.asarray(E), self.metric):
+        for _rows, order in _loo_rankings(np.asarray(E), self.metric):
             y_n.append(y[order][:, : self.k])
         y_neighbors = np.vstack(y_n)
         labels, counts = np.unique(y, return_counts=True)
@@ -519,7 +530,6 @@ def linear_probe_score(X, y, *, cv=5, groups=None, C=1.0, random_state=None):
     if groups is not None and isinstance(cv, Integral):
         cv = GroupKFold(n_splits=cv)
     model = make_pipeline(
-        StandardScaler(), LogisticRegression(C=C, max_iter=1000,
-                                             random_state=random_state)
+        StandardScaler(), LogisticRegression(C=C, max_iter=1000, random_state=random_state)
     )
     return cross_val_score(model, X, y, cv=cv, groups=groups)

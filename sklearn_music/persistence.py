@@ -83,7 +83,7 @@ class UntrustedTypesError(UntrustedTypesFoundException):
             self,
             f"refusing to load {self.path!r}: it contains types that are not "
             f"trusted: {', '.join(self.types)}. If you trust the file's source and "
-            "have checked these types, pass them as load_model(path, trusted=[...])"
+            "have checked these types, pass them as load_model(path, trusted=[...])",
         )
 
 

@@ -115,8 +115,7 @@ def _normalize_ids(track_ids, *, kind=None, what="track_ids"):
         k = _id_kind(tid)
         if k is None:
             raise TypeError(
-                f"{what}[{i}]={tid!r} has type {type(tid).__name__}; track ids must be "
-                "str or int"
+                f"{what}[{i}]={tid!r} has type {type(tid).__name__}; track ids must be str or int"
             )
         if kind is None:
             kind = k
@@ -129,9 +128,7 @@ def _normalize_ids(track_ids, *, kind=None, what="track_ids"):
         if "\0" in key:
             raise ValueError(f"{what}[{i}]={tid!r} contains a NUL character")
         if key in seen:
-            raise ValueError(
-                f"duplicate track id {tid!r} in {what} (rows {seen[key]} and {i})"
-            )
+            raise ValueError(f"duplicate track id {tid!r} in {what} (rows {seen[key]} and {i})")
         seen[key] = i
         keys.append(key)
     return keys, kind
@@ -146,15 +143,11 @@ def _check_vectors(vectors, *, dim=None, metric="cosine", what="vectors"):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be a 2-D array of numbers: {exc}") from None
     if X.ndim != 2:
-        raise ValueError(
-            f"{what} must be a 2-D array (n_tracks, dim), got shape {X.shape}"
-        )
+        raise ValueError(f"{what} must be a 2-D array (n_tracks, dim), got shape {X.shape}")
     if X.shape[1] == 0:
         raise ValueError(f"{what} has 0 columns; vectors need at least 1 dimension")
     if dim is not None and X.shape[1] != dim:
-        raise ValueError(
-            f"{what} has {X.shape[1]} dimensions but the store's vectors have {dim}"
-        )
+        raise ValueError(f"{what} has {X.shape[1]} dimensions but the store's vectors have {dim}")
     finite = np.isfinite(X).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -166,9 +159,7 @@ def _check_vectors(vectors, *, dim=None, metric="cosine", what="vectors"):
         zero = ~np.any(X != 0, axis=1)
         if zero.any():
             row = int(np.flatnonzero(zero)[0])
-            raise ValueError(
-                f"{what} row {row} is all zeros; its cosine similarity is undefined"
-            )
+            raise ValueError(f"{what} row {row} is all zeros; its cosine similarity is undefined")
     return np.ascontiguousarray(X)
 
 
@@ -334,8 +325,19 @@ def _row_batches(n, batch_size):
         yield start, min(start + batch_size, n)
 
 
-def _write_store(path, vectors, keys, id_type, nbr_idx, nbr_scores, *, metric,
-                 n_neighbors, batch_size, verbose=False):
+def _write_store(
+    path,
+    vectors,
+    keys,
+    id_type,
+    nbr_idx,
+    nbr_scores,
+    *,
+    metric,
+    n_neighbors,
+    batch_size,
+    verbose=False,
+):
     """Write a complete store to a private file and publish it at path.
 
     ``nbr_idx`` / ``nbr_scores`` hold, for each row, its neighbours' row indices
@@ -358,7 +360,9 @@ def _write_store(path, vectors, keys, id_type, nbr_idx, nbr_scores, *, metric,
                 from tqdm.auto import tqdm
 
                 batches = tqdm(
-                    batches, total=math.ceil(n / batch_size), desc="writing store",
+                    batches,
+                    total=math.ceil(n / batch_size),
+                    desc="writing store",
                     unit="batch",
                 )
             for start, stop in batches:
@@ -381,9 +385,7 @@ def _write_store(path, vectors, keys, id_type, nbr_idx, nbr_scores, *, metric,
                     (
                         (
                             keys_arr[i],
-                            _pack(
-                                nbr_scores[i], [keys_arr[j] for j in nbr_idx[i]]
-                            ),
+                            _pack(nbr_scores[i], [keys_arr[j] for j in nbr_idx[i]]),
                         )
                         for i in range(start, stop)
                     ),
@@ -408,16 +410,13 @@ def _write_store(path, vectors, keys, id_type, nbr_idx, nbr_scores, *, metric,
 
 
 def _create_schema(conn):
-    conn.execute(
-        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
-    )
+    conn.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
     conn.execute(
         "CREATE TABLE tracks(pos INTEGER PRIMARY KEY, track_id TEXT NOT NULL UNIQUE, "
         "vector BLOB NOT NULL, worst REAL NOT NULL)"
     )
     conn.execute(
-        "CREATE TABLE neighbors(track_id TEXT PRIMARY KEY, data BLOB NOT NULL) "
-        "WITHOUT ROWID"
+        "CREATE TABLE neighbors(track_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID"
     )
 
 
@@ -427,19 +426,14 @@ def _write_meta(conn, **values):
     meta = {
         "format": _FORMAT,
         "format_version": str(_FORMAT_VERSION),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sklearn_music_version": __version__,
     }
     meta.update({k: str(v) for k, v in values.items()})
-    conn.executemany(
-        "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", meta.items()
-    )
+    conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", meta.items())
 
 
-def _compute_neighbors(vectors, n_neighbors, *, metric, algorithm, random_state,
-                       n_jobs, verbose):
+def _compute_neighbors(vectors, n_neighbors, *, metric, algorithm, random_state, n_jobs, verbose):
     """Each row's top-k other rows via NearestTracks: (indices, scores) lists."""
     n = vectors.shape[0]
     k = min(n_neighbors, n - 1)
@@ -548,9 +542,7 @@ class SimilarityStore:
             rows = conn.execute("SELECT key, value FROM meta").fetchall()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ValueError(
-                f"{str(self.path)!r} is not a similarity store ({exc})"
-            ) from None
+            raise ValueError(f"{str(self.path)!r} is not a similarity store ({exc})") from None
         meta = dict(rows)
         if meta.get("format") != _FORMAT:
             conn.close()
@@ -640,8 +632,7 @@ class SimilarityStore:
         kind = _id_kind(track_id)
         if kind is None or self.id_type.__name__ != kind:
             raise KeyError(
-                f"unknown track id {track_id!r}: this store's ids are "
-                f"{self.id_type.__name__}"
+                f"unknown track id {track_id!r}: this store's ids are {self.id_type.__name__}"
             )
         return track_id if kind == "str" else str(int(track_id))
 
@@ -659,9 +650,7 @@ class SimilarityStore:
         except KeyError:
             return False
         return bool(
-            self._conn.execute(
-                "SELECT 1 FROM neighbors WHERE track_id = ?", (key,)
-            ).fetchall()
+            self._conn.execute("SELECT 1 FROM neighbors WHERE track_id = ?", (key,)).fetchall()
         )
 
     def __iter__(self):
@@ -759,9 +748,7 @@ class SimilarityStore:
         """
         self._check_open()
         key = self._key(track_id)
-        rows = self._conn.execute(
-            "SELECT vector FROM tracks WHERE track_id = ?", (key,)
-        ).fetchall()
+        rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
         if not rows:
             raise KeyError(f"unknown track id {track_id!r}: not in {str(self.path)!r}")
         return np.frombuffer(rows[0][0], dtype="<f4").copy()
@@ -774,9 +761,7 @@ class SimilarityStore:
                 "SELECT vector FROM tracks WHERE track_id = ?", (key,)
             ).fetchall()
             if not rows:
-                raise KeyError(
-                    f"unknown track id {tid!r} in {what}: not in {str(self.path)!r}"
-                )
+                raise KeyError(f"unknown track id {tid!r} in {what}: not in {str(self.path)!r}")
             out.append(np.frombuffer(rows[0][0], dtype="<f4"))
         return np.vstack(out)
 
@@ -872,8 +857,7 @@ class SimilarityStore:
                         cand.append(other)
             if not cand:
                 return []
-            s = _scores(q, _prepare(self._vectors(cand, "candidates"), self.metric),
-                        self.metric)[0]
+            s = _scores(q, _prepare(self._vectors(cand, "candidates"), self.metric), self.metric)[0]
             keys = np.asarray([self._key(c) for c in cand], dtype=object)
             top_s, top_k = _top_k(s[None, :], keys, k)
             best_s, best_k = list(top_s[0]), list(top_k[0])
@@ -881,9 +865,20 @@ class SimilarityStore:
 
     # -------------------------------------------------------------- writing
     @classmethod
-    def build(cls, path, vectors, track_ids, *, n_neighbors=10, metric="cosine",
-              algorithm="auto", random_state=None, n_jobs=None, batch_size=10000,
-              verbose=False):
+    def build(
+        cls,
+        path,
+        vectors,
+        track_ids,
+        *,
+        n_neighbors=10,
+        metric="cosine",
+        algorithm="auto",
+        random_state=None,
+        n_jobs=None,
+        batch_size=10000,
+        verbose=False,
+    ):
         """Compute every track's similar tracks and write a new store.
 
         The neighbours come from :class:`~sklearn_music.NearestTracks` (exact or
@@ -932,18 +927,29 @@ class SimilarityStore:
         X = _check_vectors(vectors, metric=metric)
         keys, id_type = _normalize_ids(track_ids)
         if len(keys) != X.shape[0]:
-            raise ValueError(
-                f"vectors has {X.shape[0]} rows but track_ids has {len(keys)} ids"
-            )
+            raise ValueError(f"vectors has {X.shape[0]} rows but track_ids has {len(keys)} ids")
         if not keys:
             raise ValueError("cannot build a store from 0 tracks")
         nbr_idx, nbr_scores = _compute_neighbors(
-            X, n_neighbors, metric=metric, algorithm=algorithm,
-            random_state=random_state, n_jobs=n_jobs, verbose=verbose,
+            X,
+            n_neighbors,
+            metric=metric,
+            algorithm=algorithm,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            verbose=verbose,
         )
         _write_store(
-            path, X, keys, id_type, nbr_idx, nbr_scores, metric=metric,
-            n_neighbors=n_neighbors, batch_size=batch_size, verbose=verbose,
+            path,
+            X,
+            keys,
+            id_type,
+            nbr_idx,
+            nbr_scores,
+            metric=metric,
+            n_neighbors=n_neighbors,
+            batch_size=batch_size,
+            verbose=verbose,
         )
 
     @classmethod
@@ -1063,8 +1069,7 @@ class SimilarityStore:
         new_keys, _ = _normalize_ids(track_ids, kind=self.id_type.__name__)
         if len(new_keys) != X_new.shape[0]:
             raise ValueError(
-                f"vectors has {X_new.shape[0]} rows but track_ids has "
-                f"{len(new_keys)} ids"
+                f"vectors has {X_new.shape[0]} rows but track_ids has {len(new_keys)} ids"
             )
         if not new_keys:
             return
@@ -1081,16 +1086,14 @@ class SimilarityStore:
         for start in range(0, len(new_keys), 500):
             chunk = new_keys[start : start + 500]
             rows = self._conn.execute(
-                "SELECT track_id FROM tracks WHERE track_id IN "
-                f"({','.join('?' * len(chunk))})",
+                f"SELECT track_id FROM tracks WHERE track_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
             if rows:
                 dup = rows[0][0]
                 i = new_keys.index(dup)
                 raise ValueError(
-                    f"track id {list(track_ids)[i]!r} (row {i}) is already in "
-                    f"{str(self.path)!r}"
+                    f"track id {list(track_ids)[i]!r} (row {i}) is already in {str(self.path)!r}"
                 )
 
     def _add_locked(self, X_new, new_keys, batch_size):
@@ -1147,15 +1150,9 @@ class SimilarityStore:
                         s, ks = _merge(old_s, old_k, cs, ck, k)
                         blobs.append((_pack(s, ks), key))
                         worsts.append((float(s[-1]) if len(s) >= k else -math.inf, key))
-                    conn.executemany(
-                        "UPDATE neighbors SET data = ? WHERE track_id = ?", blobs
-                    )
-                    conn.executemany(
-                        "UPDATE tracks SET worst = ? WHERE track_id = ?", worsts
-                    )
-                (start,) = conn.execute(
-                    "SELECT COALESCE(MAX(pos) + 1, 0) FROM tracks"
-                ).fetchone()
+                    conn.executemany("UPDATE neighbors SET data = ? WHERE track_id = ?", blobs)
+                    conn.executemany("UPDATE tracks SET worst = ? WHERE track_id = ?", worsts)
+                (start,) = conn.execute("SELECT COALESCE(MAX(pos) + 1, 0) FROM tracks").fetchone()
                 conn.executemany(
                     "INSERT INTO tracks(pos, track_id, vector, worst) VALUES (?, ?, ?, ?)",
                     (
@@ -1180,8 +1177,7 @@ class SimilarityStore:
                     id_type=self.id_type.__name__,
                     n_tracks=self._n_tracks + m,
                 )
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'created'",
-                             (self.created,))
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'created'", (self.created,))
                 conn.execute("COMMIT")
             finally:
                 conn.close()
@@ -1200,9 +1196,7 @@ def _check_params(metric, n_neighbors, batch_size):
         or isinstance(n_neighbors, bool)
         or not 1 <= n_neighbors <= _MAX_NEIGHBORS
     ):
-        raise ValueError(
-            f"n_neighbors={n_neighbors!r} must be an integer in [1, {_MAX_NEIGHBORS}]"
-        )
+        raise ValueError(f"n_neighbors={n_neighbors!r} must be an integer in [1, {_MAX_NEIGHBORS}]")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     return metric, int(n_neighbors), int(batch_size)

@@ -38,8 +38,14 @@ def test_equals_librosa_mfcc_statistics(rng):
 
 
 def test_other_parameters_and_ragged_tracks(rng):
-    params = {"n_mfcc": 13, "n_fft": 1024, "hop_length": 256, "n_mels": 64,
-              "fmin": 30.0, "fmax": 7000.0}
+    params = {
+        "n_mfcc": 13,
+        "n_fft": 1024,
+        "hop_length": 256,
+        "n_mels": 64,
+        "fmin": 30.0,
+        "fmax": 7000.0,
+    }
     tracks = [_music_like(rng, 2.0), _music_like(rng, 3.3)]
     out = MFCCStatistics(**params).fit_transform(tracks)
     assert out.shape == (2, 39)
@@ -49,12 +55,10 @@ def test_other_parameters_and_ragged_tracks(rng):
 
 def test_top_db_none(rng):
     y = _music_like(rng, 2.0)
-    y[:SR // 2] = 0  # silence: the 80 dB floor matters
+    y[: SR // 2] = 0  # silence: the 80 dB floor matters
     out = MFCCStatistics(top_db=None).fit_transform([y])[0]
     with_floor = MFCCStatistics().fit_transform([y])[0]
-    S_db = librosa.power_to_db(
-        librosa.feature.melspectrogram(y=y, sr=SR), amin=1e-10, top_db=None
-    )
+    S_db = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR), amin=1e-10, top_db=None)
     mfcc = librosa.feature.mfcc(S=S_db, n_mfcc=20)
     delta = librosa.feature.delta(mfcc)
     _assert_close(out, np.concatenate([mfcc.mean(1), mfcc.std(1), delta.std(1)]))
@@ -78,8 +82,12 @@ def test_feature_names_and_pandas_output(rng):
     stats = MFCCStatistics(n_mfcc=2)
     names = stats.get_feature_names_out()
     assert names.tolist() == [
-        "mfcc0_mean", "mfcc1_mean", "mfcc0_std", "mfcc1_std",
-        "delta_mfcc0_std", "delta_mfcc1_std",
+        "mfcc0_mean",
+        "mfcc1_mean",
+        "mfcc0_std",
+        "mfcc1_std",
+        "delta_mfcc0_std",
+        "delta_mfcc1_std",
     ]
     pd = pytest.importorskip("pandas")
     df = stats.set_output(transform="pandas").fit_transform(np.zeros((3, 4000)))

@@ -14,8 +14,7 @@ from sklearn_music.store import SimilarityStore
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SR = 8000
-TINY = ["--epochs", "1", "--embedding-dim", "8", "--patch-frames", "16", "--sr",
-        str(SR)]
+TINY = ["--epochs", "1", "--embedding-dim", "8", "--patch-frames", "16", "--sr", str(SR)]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +40,7 @@ def model(music, tmp_path_factory):
 @pytest.fixture(scope="module")
 def store(music, model, tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "tracks.db"
-    assert main(["index", str(music), "--model", str(model), "--store", str(path),
-                 "-k", "3"]) == 0
+    assert main(["index", str(music), "--model", str(model), "--store", str(path), "-k", "3"]) == 0
     return path
 
 
@@ -59,8 +57,10 @@ def test_fit(model, capsys):
 
 def test_fit_unlabeled(music, tmp_path, capsys):
     path = tmp_path / "u.skops"
-    assert main(["fit", str(music), "--unlabeled", "--task", "track",
-                 "--model", str(path), *TINY]) == 0
+    assert (
+        main(["fit", str(music), "--unlabeled", "--task", "track", "--model", str(path), *TINY])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "8 tracks, unlabeled (task 'track')" in out
     assert path.is_file()
@@ -80,9 +80,7 @@ def test_fit_errors(tmp_path, capsys):
 def test_index(store, music, capsys):
     with SimilarityStore(store) as s:
         assert len(s) == 8
-        assert sorted(s) == sorted(
-            p.relative_to(music).as_posix() for p in music.rglob("*.wav")
-        )
+        assert sorted(s) == sorted(p.relative_to(music).as_posix() for p in music.rglob("*.wav"))
         assert s.n_neighbors == 3 and s.dim == 8
 
 
@@ -101,8 +99,22 @@ def test_index_corrupt_file(music, model, tmp_path, capsys):
     assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
     assert not db.exists()
     # with it: the file is reported by name, skipped and counted
-    assert main(["index", str(folder), "--model", str(model), "--store", str(db),
-                 "--skip-errors", "--batch-size", "3"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                str(folder),
+                "--model",
+                str(model),
+                "--store",
+                str(db),
+                "--skip-errors",
+                "--batch-size",
+                "3",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "skipping rock/broken.wav" in captured.err
     assert "indexed 8 tracks" in captured.out and "skipped 1 unreadable" in captured.out
@@ -117,8 +129,9 @@ def test_similar(store, capsys):
     assert main(["similar", track, "--store", str(store), "-k", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[1] for line in lines] == [t for t, _ in expected]
-    np.testing.assert_allclose([float(line.split("\t")[0]) for line in lines],
-                               [sc for _, sc in expected], atol=1e-4)
+    np.testing.assert_allclose(
+        [float(line.split("\t")[0]) for line in lines], [sc for _, sc in expected], atol=1e-4
+    )
 
     assert main(["similar", "no/such.wav", "--store", str(store)]) == 1
     err = capsys.readouterr().err
@@ -151,8 +164,7 @@ def test_demo(capsys):
     assert "similar" in capsys.readouterr().out.lower()
 
 
-@pytest.mark.parametrize("command", [[], ["fit"], ["index"], ["similar"],
-                                     ["recommend"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["fit"], ["index"], ["similar"], ["recommend"], ["demo"]])
 def test_help(command, capsys):
     assert main([*command, "--help"]) == 0
     assert "usage: sklearn-music" in capsys.readouterr().out
@@ -168,13 +180,30 @@ def test_usage_errors(capsys):
 
 def test_python_m_help():
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "sklearn_music", "--help"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sklearn_music", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     for command in ("fit", "index", "similar", "recommend", "demo"):
         assert command in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "sklearn_music", "similar", "x",
-                           "--store", "/nonexistent/tracks.db"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sklearn_music",
+            "similar",
+            "x",
+            "--store",
+            "/nonexistent/tracks.db",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert proc.stderr.startswith("sklearn-music: error: no store at")

@@ -16,9 +16,7 @@ def plays(rng):
 
 
 def test_split_holds_whole_tracks_out(plays):
-    train, test, train_tracks, test_tracks = cold_start_split(
-        plays, test_size=0.2, random_state=0
-    )
+    train, test, train_tracks, test_tracks = cold_start_split(plays, test_size=0.2, random_state=0)
     assert len(test_tracks) == 10 and len(train_tracks) == 40
     assert not set(train_tracks) & set(test_tracks)
     np.testing.assert_array_equal(np.sort(np.r_[train_tracks, test_tracks]), np.arange(50))
@@ -171,9 +169,16 @@ def cold_start_results():
     ridge.fit(mfcc[tr], factors)
 
     specs = MelSpectrogramTransformer(n_mels=64).fit_transform(tracks.data)
-    cnn = ConvEmbedder(embedding_dim=32, n_filters=32, patch_frames=64, hidden_units=(128,),
-                       pooling=("mean", "max"), weight_decay=1e-3, max_epochs=40,
-                       random_state=0)
+    cnn = ConvEmbedder(
+        embedding_dim=32,
+        n_filters=32,
+        patch_frames=64,
+        hidden_units=(128,),
+        pooling=("mean", "max"),
+        weight_decay=1e-3,
+        max_epochs=40,
+        random_state=0,
+    )
     cnn.fit(specs[tr], factors.astype(np.float64))
     predicted = cnn.predict(specs[te])
     assert predicted.shape == (len(te), 16)

@@ -24,15 +24,19 @@ def test_mel_on_local_cluster(tmp_path):
     params = dict(sr=sr, n_fft=256, hop_length=128, n_mels=16)
     serial = MelSpectrogramTransformer(**params).fit_transform(paths)
 
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with distributed.get_task_stream(client) as tasks:
             with joblib.parallel_config(backend="dask"):
-                parallel = MelSpectrogramTransformer(n_jobs=2, **params).fit_transform(
-                    paths
-                )
+                parallel = MelSpectrogramTransformer(n_jobs=2, **params).fit_transform(paths)
     assert len(tasks.data) > 0, "no task ran on the Dask cluster"
     np.testing.assert_array_equal(parallel, serial)

@@ -83,8 +83,9 @@ def test_make_tracks_deterministic():
 
 @pytest.mark.parametrize("n_tracks, n_genres, n_artists", [(10, 3, 2), (13, 4, 3), (7, 7, 1)])
 def test_make_tracks_label_balance(n_tracks, n_genres, n_artists):
-    b = make_tracks(n_tracks, n_genres=n_genres, n_artists_per_genre=n_artists,
-                    duration=0.1, random_state=0)
+    b = make_tracks(
+        n_tracks, n_genres=n_genres, n_artists_per_genre=n_artists, duration=0.1, random_state=0
+    )
     _, genre_counts = np.unique(b.genre, return_counts=True)
     assert len(genre_counts) == min(n_tracks, n_genres)
     assert genre_counts.max() - genre_counts.min() <= 1
@@ -122,8 +123,15 @@ def test_make_tracks_return_X_y():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(n_tracks=0), dict(n_genres=0), dict(duration=0.0), dict(sr=100),
-               dict(n_artists_per_genre=0), dict(return_X_y="yes")]
+    "kwargs",
+    [
+        dict(n_tracks=0),
+        dict(n_genres=0),
+        dict(duration=0.0),
+        dict(sr=100),
+        dict(n_artists_per_genre=0),
+        dict(return_X_y="yes"),
+    ],
 )
 def test_make_tracks_invalid_params(kwargs):
     with pytest.raises(InvalidParameterError):
@@ -148,16 +156,28 @@ def test_render_voice_matches_direct_synthesis(vibrato):
     gate = np.array([2000.0, 4000.0, 4000.0, 4000.0])
     harmonics = np.array([1.0, 0.5, 0.25])
     attack, decay = 0.01, 0.5
-    out = _render_voice(onsets, midi, amp, gate, n, sr, harmonics=harmonics,
-                        attack=attack, decay=decay, vibrato=vibrato)
+    out = _render_voice(
+        onsets,
+        midi,
+        amp,
+        gate,
+        n,
+        sr,
+        harmonics=harmonics,
+        attack=attack,
+        decay=decay,
+        vibrato=vibrato,
+    )
 
     seg = np.searchsorted(onsets, np.arange(n), side="right") - 1
     f0 = 440.0 * 2 ** ((midi[seg] - 69) / 12)
     t_mid = (np.arange(n) + 0.5) / sr  # midpoint rule over each sample's interval
     freq = f0 * (1 + vibrato / 12 * np.log(2) * np.sin(2 * np.pi * 5.5 * t_mid))
     cycles = np.concatenate([[0.0], np.cumsum(freq)[:-1]]) / sr  # phase at each sample
-    wave = sum(a * (h * f0 < sr / 2) * np.sin(2 * np.pi * h * cycles)
-               for h, a in enumerate(harmonics, start=1))
+    wave = sum(
+        a * (h * f0 < sr / 2) * np.sin(2 * np.pi * h * cycles)
+        for h, a in enumerate(harmonics, start=1)
+    )
     since = (np.arange(n) - onsets[seg]) / sr
     release = np.maximum(since - gate[seg] / sr, 0)
     env = amp[seg] * (1 - np.exp(-since / attack)) * np.exp(-since / decay - release / 0.03)
@@ -392,8 +412,12 @@ def test_fetch_gtzan_downloads_verifies_and_caches(tmp_path, server):
     assert b.target_names == sorted(GENRES)
     np.testing.assert_array_equal(np.bincount(b.target), [GENRES[g] for g in sorted(GENRES)])
     assert [os.path.basename(f) for f in b.filenames] == [
-        "blues.00000.wav", "blues.00001.wav", "classical.00000.wav",
-        "rock.00000.wav", "rock.00001.wav", "rock.00002.wav",
+        "blues.00000.wav",
+        "blues.00001.wav",
+        "classical.00000.wav",
+        "rock.00000.wav",
+        "rock.00001.wav",
+        "rock.00002.wav",
     ]
     for f in b.filenames:
         assert Path(f).is_relative_to(home / "gtzan")
@@ -420,10 +444,18 @@ def test_fetch_gtzan_md5_and_subset_and_return_X_y(tmp_path, server):
     _make_archive(root / "genres.tar.gz")
     md5 = hashlib.md5((root / "genres.tar.gz").read_bytes()).hexdigest()
     home = tmp_path / "home"
-    X, y = fetch_gtzan(data_home=home, url=f"{base}/genres.tar.gz",
-                       checksum=("md5", md5), subset=["rock", "blues"], return_X_y=True)
+    X, y = fetch_gtzan(
+        data_home=home,
+        url=f"{base}/genres.tar.gz",
+        checksum=("md5", md5),
+        subset=["rock", "blues"],
+        return_X_y=True,
+    )
     assert [os.path.basename(f) for f in X] == [
-        "blues.00000.wav", "blues.00001.wav", "rock.00000.wav", "rock.00001.wav",
+        "blues.00000.wav",
+        "blues.00001.wav",
+        "rock.00000.wav",
+        "rock.00001.wav",
         "rock.00002.wav",
     ]
     np.testing.assert_array_equal(y, [0, 0, 1, 1, 1])
@@ -484,8 +516,9 @@ def test_fetch_gtzan_rejects_links(tmp_path, server):
     link = tarfile.TarInfo("genres/rock/passwd.wav")
     link.type = tarfile.SYMTYPE
     link.linkname = "/etc/passwd"
-    sha = _make_archive(root / "genres.tar.gz", members=[("genres/rock/a.wav", b"RIFF"),
-                                                         ("", link)])
+    sha = _make_archive(
+        root / "genres.tar.gz", members=[("genres/rock/a.wav", b"RIFF"), ("", link)]
+    )
     home = tmp_path / "home"
     with pytest.raises(OSError, match="is a link or a special file"):
         fetch_gtzan(data_home=home, url=f"{base}/genres.tar.gz", checksum=sha)

@@ -39,14 +39,17 @@ def _own_methods(cls):
         yield name, member
 
 
-@pytest.mark.parametrize("qualname, obj", list(_public_objects()), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "qualname, obj", list(_public_objects()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_numpydoc_sections(qualname, obj):
     if inspect.isclass(obj):
         doc = ClassDoc(obj)
         assert doc["Summary"], f"{qualname}: no summary line"
         # exceptions take the message (builtin signature): no Parameters section
-        has_params = (not issubclass(obj, BaseException)
-                      and len(inspect.signature(obj).parameters) > 0)
+        has_params = (
+            not issubclass(obj, BaseException) and len(inspect.signature(obj).parameters) > 0
+        )
         if has_params:
             assert doc["Parameters"], f"{qualname}: no Parameters section"
         assert doc["Examples"], f"{qualname}: no Examples section"

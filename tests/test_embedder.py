@@ -19,8 +19,16 @@ N_MELS = 16
 CLASSES = np.array(["ambient", "folk", "rock"])
 # tiny and fast: all the tests share these
 TINY = dict(
-    embedding_dim=8, n_filters=8, hidden_units=(16,), dropout=0.1, patch_frames=16, patch_hop=8,
-    patches_per_track=4, max_epochs=8, lr=1e-2, random_state=0,
+    embedding_dim=8,
+    n_filters=8,
+    hidden_units=(16,),
+    dropout=0.1,
+    patch_frames=16,
+    patch_hop=8,
+    patches_per_track=4,
+    max_epochs=8,
+    lr=1e-2,
+    random_state=0,
 )
 
 
@@ -108,8 +116,7 @@ def test_transform_is_mean_of_patch_embeddings(fitted, test_data):
         patches = np.stack([_crop(norm, o, TINY["patch_frames"], "wrap") for o in offsets])
         with torch.no_grad():
             expected.append(encoder(torch.from_numpy(patches)).numpy().mean(axis=0))
-    np.testing.assert_allclose(fitted.transform(X), np.array(expected), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(fitted.transform(X), np.array(expected), rtol=1e-4, atol=1e-5)
 
 
 def test_patch_offsets_cover_the_track():
@@ -127,11 +134,9 @@ def test_same_random_state_same_embeddings(fitted, train_data, test_data):
     X, y, _ = train_data
     again = ConvEmbedder(**TINY).fit(X, y)
     np.testing.assert_array_equal(_losses(again), _losses(fitted))
-    np.testing.assert_array_equal(again.transform(test_data[0]),
-                                  fitted.transform(test_data[0]))
+    np.testing.assert_array_equal(again.transform(test_data[0]), fitted.transform(test_data[0]))
     other = ConvEmbedder(**{**TINY, "random_state": 1}).fit(X, y)
-    assert not np.array_equal(other.transform(test_data[0]),
-                              fitted.transform(test_data[0]))
+    assert not np.array_equal(other.transform(test_data[0]), fitted.transform(test_data[0]))
 
 
 def test_fit_does_not_change_global_torch_seed(train_data):
@@ -238,9 +243,7 @@ def test_fit_on_tracks_shorter_than_a_patch(train_data, test_data):
 def test_two_dimensional_X_is_single_frames(fitted):
     rng = np.random.default_rng(0)
     X2 = rng.normal(size=(4, N_MELS))
-    np.testing.assert_allclose(
-        fitted.transform(X2), fitted.transform(X2[:, :, None]), rtol=1e-6
-    )
+    np.testing.assert_allclose(fitted.transform(X2), fitted.transform(X2[:, :, None]), rtol=1e-6)
 
 
 # ------------------------------------------------------------------ skorch features
@@ -258,8 +261,11 @@ def test_validation_early_stopping_and_callbacks(train_data):
     counter = CountEpochs()
     X, y, _ = train_data
     est = ConvEmbedder(
-        **{**TINY, "max_epochs": 30, "lr": 0.05}, validation_fraction=0.25,
-        early_stopping=True, n_iter_no_change=2, callbacks=[("count", counter)],
+        **{**TINY, "max_epochs": 30, "lr": 0.05},
+        validation_fraction=0.25,
+        early_stopping=True,
+        n_iter_no_change=2,
+        callbacks=[("count", counter)],
     ).fit(X, y)
     history = est.net_.history
     assert len(history) < 30  # stopped early
@@ -327,15 +333,17 @@ def test_clone_is_unfitted(fitted):
 
 def test_grid_search_smoke(train_data):
     X, y, _ = train_data
-    pipe = make_pipeline(ConvEmbedder(**{**TINY, "max_epochs": 1}),
-                         LogisticRegression(max_iter=200))
+    pipe = make_pipeline(
+        ConvEmbedder(**{**TINY, "max_epochs": 1}), LogisticRegression(max_iter=200)
+    )
     grid = GridSearchCV(
         pipe,
         {"convembedder__embedding_dim": [4, 8], "convembedder__lr": [1e-3, 1e-2]},
         cv=2,
     ).fit(X, y)
-    assert grid.best_estimator_[0].transform(X[:3]).shape[1] == (
-        grid.best_params_["convembedder__embedding_dim"]
+    assert (
+        grid.best_estimator_[0].transform(X[:3]).shape[1]
+        == (grid.best_params_["convembedder__embedding_dim"])
     )
     assert len(grid.cv_results_["mean_test_score"]) == 4
 
@@ -349,8 +357,7 @@ def test_pipeline_on_make_tracks_group_kfold():
     from sklearn_music import MelSpectrogramTransformer
     from sklearn_music.datasets import make_tracks
 
-    tracks = make_tracks(36, n_genres=3, n_artists_per_genre=2, duration=4.0,
-                         random_state=0)
+    tracks = make_tracks(36, n_genres=3, n_artists_per_genre=2, duration=4.0, random_state=0)
     clips = tracks.data.reshape(2 * len(tracks.data), -1)
     genre = np.repeat(tracks.genre, 2)
     groups = np.repeat(np.arange(len(tracks.data)), 2)
@@ -420,5 +427,4 @@ def test_model_saved_on_cuda_loads_on_cpu(fitted, test_data):
     with pytest.warns(DeviceWarning, match="cpu"):
         loaded = pickle.loads(blob)
     assert str(loaded.net_.device) == "cpu"
-    np.testing.assert_array_equal(loaded.transform(test_data[0]),
-                                  fitted.transform(test_data[0]))
+    np.testing.assert_array_equal(loaded.transform(test_data[0]), fitted.transform(test_data[0]))

@@ -47,8 +47,12 @@ def test_make_listening_shapes_and_tastes(listening, labels):
     np.testing.assert_array_equal(listening.track_ids, np.arange(N_TRACKS))
     # users play their favourite genre far more than a uniform quarter of the time
     dense = plays.toarray()
-    fav = np.array([(dense[u] * (labels["genre"] == listening.favourite_genre[u])).sum()
-                    / dense[u].sum() for u in range(200)])
+    fav = np.array(
+        [
+            (dense[u] * (labels["genre"] == listening.favourite_genre[u])).sum() / dense[u].sum()
+            for u in range(200)
+        ]
+    )
     assert fav.mean() > 0.6
 
 
@@ -62,10 +66,13 @@ def test_make_listening_is_seeded_and_accepts_labels(labels):
 
 
 def test_make_listening_popularity_skew_and_noise(labels):
-    flat = make_listening(labels["genre"], n_users=300, genre_weight=0.0,
-                          popularity_skew=0.0, random_state=0)
-    skewed = make_listening(labels["genre"], n_users=300, genre_weight=0.0,
-                            popularity_skew=1.5, random_state=0)
+    flat = make_listening(
+        labels["genre"], n_users=300, genre_weight=0.0, popularity_skew=0.0, random_state=0
+    )
+    skewed = make_listening(
+        labels["genre"], n_users=300, genre_weight=0.0, popularity_skew=1.5, random_state=0
+    )
+
     def share(b):  # share of the plays that go to the 5 most played tracks
         per_track = np.asarray(b.plays.sum(axis=0)).ravel()
         return np.sort(per_track)[::-1][:5].sum() / per_track.sum()
@@ -97,7 +104,9 @@ def test_item_factors_cluster_by_genre(fitted, labels):
     chance = 1 / N_GENRES
     probe = cross_val_score(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-        factors, labels["genre"], cv=4,
+        factors,
+        labels["genre"],
+        cv=4,
     )
     knn = cross_val_score(KNeighborsClassifier(5, metric="cosine"), factors, labels["genre"], cv=4)
     assert probe.mean() > 0.9 > chance + 0.5
@@ -112,7 +121,9 @@ def test_item_factors_cluster_by_genre(fitted, labels):
 def test_user_factors_predict_favourite_genre(fitted, listening):
     acc = cross_val_score(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-        fitted.user_factors_, listening.favourite_genre, cv=4
+        fitted.user_factors_,
+        listening.favourite_genre,
+        cv=4,
     )
     assert acc.mean() > 0.7
 
@@ -136,23 +147,27 @@ def test_normalize_items(listening):
 def test_matches_implicit_directly(listening):
     """The confidence 1 + alpha * plays is what implicit factorises."""
     log_model = ImplicitFactors(n_factors=4, iterations=2, random_state=0).fit(listening.plays)
-    lin_model = ImplicitFactors(n_factors=4, iterations=2, random_state=0,
-                                scaling="linear").fit(listening.plays)
+    lin_model = ImplicitFactors(n_factors=4, iterations=2, random_state=0, scaling="linear").fit(
+        listening.plays
+    )
     assert not np.allclose(log_model.item_factors_, lin_model.item_factors_)
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = ImplicitFactors(n_factors=4, alpha=10.0, scaling="linear", regularization=0.01,
-                            iterations=5, random_state=0).fit(listening.plays)
+    model = ImplicitFactors(
+        n_factors=4, alpha=10.0, scaling="linear", regularization=0.01, iterations=5, random_state=0
+    ).fit(listening.plays)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
-    ref = AlternatingLeastSquares(factors=4, regularization=0.01, iterations=5,
-                                  num_threads=1, random_state=int(seed))
+    ref = AlternatingLeastSquares(
+        factors=4, regularization=0.01, iterations=5, num_threads=1, random_state=int(seed)
+    )
     conf = listening.plays.astype(np.float32)
     conf.data = 1 + 10.0 * conf.data
     ref.fit(conf, show_progress=False)
     np.testing.assert_allclose(model.item_factors_, ref.item_factors, rtol=1e-4, atol=1e-5)
     # the default log scaling: 1 + alpha * log(1 + plays)
-    ref = AlternatingLeastSquares(factors=4, regularization=0.1, iterations=2,
-                                  num_threads=1, random_state=int(seed))
+    ref = AlternatingLeastSquares(
+        factors=4, regularization=0.1, iterations=2, num_threads=1, random_state=int(seed)
+    )
     conf.data = (1 + 10.0 * np.log1p(listening.plays.data.astype(np.float64))).astype(np.float32)
     ref.fit(conf, show_progress=False)
     np.testing.assert_allclose(log_model.item_factors_, ref.item_factors, rtol=1e-4, atol=1e-5)
@@ -216,9 +231,13 @@ def test_input_forms_give_the_same_factors(listening):
     history = {u: {} for u in users}
     for r, c, v in zip(coo.row, coo.col, coo.data):
         history[users[r]][tracks[c]] = int(v)
-    frame = pd.DataFrame({"user_id": [users[r] for r in coo.row],
-                          "track_id": [tracks[c] for c in coo.col],
-                          "plays": coo.data})
+    frame = pd.DataFrame(
+        {
+            "user_id": [users[r] for r in coo.row],
+            "track_id": [tracks[c] for c in coo.col],
+            "plays": coo.data,
+        }
+    )
     params = dict(n_factors=4, random_state=0)
     from_matrix = ImplicitFactors(**params).fit(plays, user_ids=users, catalogue=tracks)
     from_dense = ImplicitFactors(**params).fit(plays.toarray(), user_ids=users, catalogue=tracks)
@@ -251,8 +270,12 @@ def test_history_lists_and_frame_without_plays():
     history = {"ann": ["a", "b", "b"], "bob": ["b", "c"], "cid": ["c", "a"]}
     model = ImplicitFactors(n_factors=2, random_state=0).fit(history)
     assert model.user_items_[0, 1] == 2  # a repeated id counts twice
-    frame = pd.DataFrame({"user_id": ["ann", "ann", "ann", "bob", "bob", "cid", "cid"],
-                          "track_id": ["a", "b", "b", "b", "c", "c", "a"]})
+    frame = pd.DataFrame(
+        {
+            "user_id": ["ann", "ann", "ann", "bob", "bob", "cid", "cid"],
+            "track_id": ["a", "b", "b", "b", "c", "c", "a"],
+        }
+    )
     other = ImplicitFactors(n_factors=2, random_state=0).fit(frame)
     np.testing.assert_allclose(other.item_factors_, model.item_factors_, rtol=1e-5)
 

@@ -27,8 +27,12 @@ def _write(path, y, sr=SR, **kwargs):
 # ----------------------------------------------------------------- formats
 @pytest.mark.parametrize(
     "ext, subtype, atol",
-    [("wav", "FLOAT", 0), ("wav", "PCM_16", 1 / 2**15), ("flac", "PCM_16", 1 / 2**15),
-     ("ogg", "VORBIS", None)],
+    [
+        ("wav", "FLOAT", 0),
+        ("wav", "PCM_16", 1 / 2**15),
+        ("flac", "PCM_16", 1 / 2**15),
+        ("ogg", "VORBIS", None),
+    ],
 )
 def test_formats_round_trip(tmp_path, tone, ext, subtype, atol):
     path = _write(tmp_path / f"tone.{ext}", tone, subtype=subtype)
@@ -86,9 +90,7 @@ def test_other_integer_pcm():
     np.testing.assert_array_equal(
         load_audio(np.array([128, 0, 192], dtype=np.uint8), sr=SR), [0, -1, 0.5]
     )
-    np.testing.assert_allclose(
-        load_audio(np.array([2**30], dtype=np.int32), sr=SR), [0.5]
-    )
+    np.testing.assert_allclose(load_audio(np.array([2**30], dtype=np.int32), sr=SR), [0.5])
 
 
 @pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
@@ -109,7 +111,8 @@ def test_array_resampled_from_orig_sr(tone):
 
     y = load_audio(tone, sr=4000, orig_sr=SR)
     np.testing.assert_allclose(
-        y, librosa.resample(tone, orig_sr=SR, target_sr=4000, res_type="soxr_hq"),
+        y,
+        librosa.resample(tone, orig_sr=SR, target_sr=4000, res_type="soxr_hq"),
         atol=1e-6,
     )
     assert y.shape == (tone.size // 2,)
@@ -250,8 +253,7 @@ def test_nan_in_file(tmp_path, tone):
 @pytest.mark.parametrize(
     "source, match",
     [
-        (np.zeros((2, 3, 4)),
-         r"must be 1-D \(mono\) or 2-D \(channels\), got shape \(2, 3, 4\)"),
+        (np.zeros((2, 3, 4)), r"must be 1-D \(mono\) or 2-D \(channels\), got shape \(2, 3, 4\)"),
         (np.ones(4, dtype=complex), "Complex data not supported"),
         (np.array(["a", "b"]), "samples of dtype <U1 are not audio"),
         (np.array([{}, 1.0], dtype=object), "object array whose items are not numbers"),

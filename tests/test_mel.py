@@ -33,9 +33,7 @@ def _music_like(rng, seconds, sr=SR):
 
 def _librosa_mel(y, **kwargs):
     params = {"sr": SR, "n_fft": 1024, "hop_length": 512, "n_mels": 128, **kwargs}
-    return librosa.feature.melspectrogram(
-        y=y, center=True, pad_mode="constant", **params
-    )
+    return librosa.feature.melspectrogram(y=y, center=True, pad_mode="constant", **params)
 
 
 def _max_rel_err(S, ref):
@@ -161,9 +159,12 @@ def test_paths_and_file_likes_as_input(wav_files):
     waves = [sf.read(p, dtype="float32")[0] for p in wav_files]
     mel = MelSpectrogramTransformer(n_mels=32)
     expected = mel.transform(waves)
-    for X in ([str(p) for p in wav_files], wav_files,
-              np.array([str(p) for p in wav_files], dtype=object),
-              [io.BytesIO(p.read_bytes()) for p in wav_files]):
+    for X in (
+        [str(p) for p in wav_files],
+        wav_files,
+        np.array([str(p) for p in wav_files], dtype=object),
+        [io.BytesIO(p.read_bytes()) for p in wav_files],
+    ):
         out = mel.fit_transform(X)
         assert isinstance(out, list)
         for a, b in zip(out, expected):
@@ -276,10 +277,8 @@ def test_bad_x(X, err, match):
 @pytest.mark.parametrize(
     "params, err, match",
     [
-        ({"fmax": 9000.0}, ValueError,
-         r"fmax=9000.0 is above the Nyquist frequency sr/2=8000.0"),
-        ({"fmin": 500.0, "fmax": 400.0}, ValueError,
-         r"fmin=500.0 must be below fmax=400.0"),
+        ({"fmax": 9000.0}, ValueError, r"fmax=9000.0 is above the Nyquist frequency sr/2=8000.0"),
+        ({"fmin": 500.0, "fmax": 400.0}, ValueError, r"fmin=500.0 must be below fmax=400.0"),
         ({"log": "ln"}, InvalidParameterError, "'log' parameter"),
         ({"hop_length": 0}, InvalidParameterError, "'hop_length' parameter"),
         ({"duration": -1.0}, InvalidParameterError, "'duration' parameter"),
@@ -297,8 +296,9 @@ def test_dask_backend(rng):
     distributed = pytest.importorskip("distributed")
     X = [_music_like(rng, 0.5) for _ in range(3)] + [np.zeros(4000, np.float32)]
     expected = MelSpectrogramTransformer(n_mels=16).transform(X)
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None) as client:
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
         with distributed.get_task_stream(client) as stream:
             with joblib.parallel_config(backend="dask"):
                 out = MelSpectrogramTransformer(n_mels=16).transform(X)

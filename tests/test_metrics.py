@@ -25,9 +25,7 @@ def test_precision_at_k_hand_computed():
     y_query = ["a", "b"]
     y_nbrs = [["a", "b", "a", "a"], ["a", "a", "b", "b"]]
     # query 0: a b a -> 2/3; query 1: a a b -> 1/3
-    np.testing.assert_allclose(
-        precision_at_k(y_query, y_nbrs, k=3, average=False), [2 / 3, 1 / 3]
-    )
+    np.testing.assert_allclose(precision_at_k(y_query, y_nbrs, k=3, average=False), [2 / 3, 1 / 3])
     assert precision_at_k(y_query, y_nbrs, k=3) == pytest.approx(0.5)
     assert precision_at_k(y_query, y_nbrs, k=1) == pytest.approx(0.5)
     assert precision_at_k(y_query, y_nbrs, k=None) == pytest.approx((3 / 4 + 2 / 4) / 2)
@@ -76,8 +74,7 @@ def test_average_precision_hand_computed():
     np.testing.assert_allclose(average_precision([1], [[1, 0, 1]], k=2), [0.5])
     # groups: the first hit is the query's own group -> list 0 1 -> 1/2 / 1
     np.testing.assert_allclose(
-        average_precision([1], [[1, 0, 1]], groups_query=["x"],
-                          groups_neighbors=[["x", "y", "z"]]),
+        average_precision([1], [[1, 0, 1]], groups_query=["x"], groups_neighbors=[["x", "y", "z"]]),
         [0.5],
     )
     assert mean_average_precision([1, 1], [[1, 0, 1], [0, 1, 0]]) == pytest.approx(
@@ -92,20 +89,28 @@ def test_average_precision_matches_sklearn_on_full_rankings(rng):
     y_nbrs[:, 0] = y_query  # at least one relevant track per query
     ours = average_precision(y_query, y_nbrs)
     scores = -np.arange(n)  # nearest first
-    ref = [average_precision_score(y_nbrs[i] == y_query[i], scores)
-           for i in range(n_queries)]
+    ref = [average_precision_score(y_nbrs[i] == y_query[i], scores) for i in range(n_queries)]
     np.testing.assert_allclose(ours, ref)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"y_query": [[0]], "y_neighbors": [[0]]}, "y_query must be 1-D"),
-    ({"y_query": [0, 1], "y_neighbors": [[0]]}, r"y_neighbors must have shape"),
-    ({"y_query": [0], "y_neighbors": [[0]], "groups_query": [0]},
-     "must be given together"),
-    ({"y_query": [0], "y_neighbors": [[0, 1]], "groups_query": [0],
-      "groups_neighbors": [[0]]}, r"groups_neighbors has shape \(1, 1\)"),
-    ({"y_query": [0], "y_neighbors": [[0]], "k": 0}, "k=0 must be a positive"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"y_query": [[0]], "y_neighbors": [[0]]}, "y_query must be 1-D"),
+        ({"y_query": [0, 1], "y_neighbors": [[0]]}, r"y_neighbors must have shape"),
+        ({"y_query": [0], "y_neighbors": [[0]], "groups_query": [0]}, "must be given together"),
+        (
+            {
+                "y_query": [0],
+                "y_neighbors": [[0, 1]],
+                "groups_query": [0],
+                "groups_neighbors": [[0]],
+            },
+            r"groups_neighbors has shape \(1, 1\)",
+        ),
+        ({"y_query": [0], "y_neighbors": [[0]], "k": 0}, "k=0 must be a positive"),
+    ],
+)
 def test_bad_input_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
         precision_at_k(**bad)
@@ -153,8 +158,7 @@ def test_scorer_on_a_nearest_tracks_pipeline(rng):
 
     X, y = _blobs(rng)
     X_test, y_test = _blobs(rng, n_per=4)
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("nn", NearestTracks(n_neighbors=5))]).fit(X, y)
+    pipe = Pipeline([("scale", StandardScaler()), ("nn", NearestTracks(n_neighbors=5))]).fit(X, y)
     ind = pipe[-1].kneighbors(pipe[0].transform(X_test), 3, return_distance=False)
     expected = precision_at_k(y_test, y[ind], k=3)
     assert make_retrieval_scorer("precision", k=3)(pipe, X_test, y_test) == expected
@@ -214,7 +218,8 @@ def test_grid_search_over_a_nearest_tracks_pipeline_with_group_folds(rng):
     model = pipe.set_params(pca__n_components=3).fit(X[train], y[train])
     ind = model[-1].kneighbors(model[0].transform(X[test]), 3, return_distance=False)
     assert make_retrieval_scorer(k=3)(model, X[test], y[test]) == pytest.approx(
-        precision_at_k(y[test], y[train][ind], k=3))
+        precision_at_k(y[test], y[train][ind], k=3)
+    )
 
 
 def test_make_retrieval_scorer_rejects_bad_arguments():

@@ -104,7 +104,9 @@ def test_nndescent_recall_against_exact(blobs, approx):
     # distances are the true cosine distances of the returned tracks, sorted
     true = 1 - np.sum(
         (Q / np.linalg.norm(Q, axis=1, keepdims=True))[:, None, :]
-        * (X / np.linalg.norm(X, axis=1, keepdims=True))[i], axis=2)
+        * (X / np.linalg.norm(X, axis=1, keepdims=True))[i],
+        axis=2,
+    )
     np.testing.assert_allclose(d, true, atol=1e-5)
     assert np.all(np.diff(d, axis=1) >= -1e-6)
     # X=None: each fitted track against the others
@@ -125,8 +127,9 @@ def test_nndescent_is_deterministic_with_a_seed(blobs, approx):
 
 def test_index_params_reach_pynndescent(blobs):
     X = blobs[0][:300]
-    nn = NearestTracks(algorithm="nndescent", index_params={"n_neighbors": 12},
-                       random_state=0, n_jobs=1).fit(X)
+    nn = NearestTracks(
+        algorithm="nndescent", index_params={"n_neighbors": 12}, random_state=0, n_jobs=1
+    ).fit(X)
     assert nn.index_.n_neighbors == 12
     with pytest.raises(ValueError, match="index_params may not set 'metric'"):
         NearestTracks(algorithm="nndescent", index_params={"metric": "l1"}).fit(X)
@@ -150,7 +153,8 @@ def test_score_is_precision_at_k_of_the_fitted_labels(blobs):
     assert nn.score(Q, yq) == pytest.approx(precision_at_k(yq, y[ind], k=5))
     # hand case: 2 of the 2 neighbours of query 0, 1 of 2 of query 1
     small = NearestTracks(n_neighbors=2, metric="euclidean").fit(
-        [[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 0])
+        [[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 0]
+    )
     assert small.score([[0.5], [5.5]], [0, 1]) == pytest.approx((1 + 0.5) / 2)
 
 
@@ -173,8 +177,7 @@ def test_cross_val_score_ranks_pipelines_by_retrieval(blobs):
 # ----------------------------------------------------------------- recommend
 @pytest.fixture
 def catalogue():
-    X = np.array([[1.0, 0.0], [0.95, 0.1], [0.9, 0.3], [0.0, 1.0], [0.1, 0.95],
-                  [-1.0, 0.2]])
+    X = np.array([[1.0, 0.0], [0.95, 0.1], [0.9, 0.3], [0.0, 1.0], [0.1, 0.95], [-1.0, 0.2]])
     ids = np.array(["t0", "t1", "t2", "t3", "t4", "t5"])
     return X, ids
 
@@ -182,16 +185,14 @@ def catalogue():
 @pytest.mark.parametrize("algorithm", ["brute", "nndescent"])
 def test_recommend_mean_profile(catalogue, algorithm):
     X, ids = catalogue
-    nn = NearestTracks(algorithm=algorithm, random_state=0, n_jobs=1).fit(
-        X, track_ids=ids)
+    nn = NearestTracks(algorithm=algorithm, random_state=0, n_jobs=1).fit(X, track_ids=ids)
     (recs,) = nn.recommend(["t0", "t3"], n=10)
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     profile = U[[0, 3]].mean(axis=0)
     cos = U @ profile / np.linalg.norm(profile)
     expected = [(ids[j], cos[j]) for j in np.argsort(-cos) if j not in (0, 3)]
     assert [t for t, _ in recs] == [t for t, _ in expected]  # history excluded
-    np.testing.assert_allclose([s for _, s in recs], [s for _, s in expected],
-                               atol=1e-6)
+    np.testing.assert_allclose([s for _, s in recs], [s for _, s in expected], atol=1e-6)
     scores = [s for _, s in recs]
     assert scores == sorted(scores, reverse=True)
 
@@ -216,8 +217,7 @@ def test_recommend_several_users_max_and_history(catalogue):
 def test_recommend_unknown_track_is_named(catalogue):
     X, ids = catalogue
     nn = NearestTracks().fit(X, track_ids=ids)
-    with pytest.raises(KeyError,
-                       match="unknown track id 'nope' in the history of user 1"):
+    with pytest.raises(KeyError, match="unknown track id 'nope' in the history of user 1"):
         nn.recommend([["t0"], ["t1", "nope"]])
     with pytest.raises(TypeError, match="got the string 't0'"):
         nn.recommend("t0")
@@ -225,8 +225,7 @@ def test_recommend_unknown_track_is_named(catalogue):
 
 def test_track_ids_must_match_and_be_unique(rng):
     X = rng.normal(size=(4, 2))
-    with pytest.raises(ValueError,
-                       match=r"track_ids has shape \(3,\); expected \(4,\)"):
+    with pytest.raises(ValueError, match=r"track_ids has shape \(3,\); expected \(4,\)"):
         NearestTracks().fit(X, track_ids=["a", "b", "c"])
     with pytest.raises(ValueError, match="'a' appears 2 times"):
         NearestTracks().fit(X, track_ids=["a", "b", "a", "c"])
@@ -238,10 +237,12 @@ def test_track_ids_are_routed_through_a_pipeline(rng):
     X = rng.normal(size=(12, 3))
     ids = np.array([f"id{i}" for i in range(12)])
     with sklearn.config_context(enable_metadata_routing=True):
-        pipe = Pipeline([
-            ("scale", StandardScaler()),
-            ("nn", NearestTracks(n_neighbors=2).set_fit_request(track_ids=True)),
-        ])
+        pipe = Pipeline(
+            [
+                ("scale", StandardScaler()),
+                ("nn", NearestTracks(n_neighbors=2).set_fit_request(track_ids=True)),
+            ]
+        )
         pipe.fit(X, track_ids=ids)
         np.testing.assert_array_equal(pipe[-1].track_ids_, ids)
         # without the request, routing refuses the unrequested metadata
@@ -257,8 +258,9 @@ def test_track_ids_are_routed_through_a_pipeline(rng):
 # ------------------------------------------------------------------ pickling
 def test_pickle_brute(rng):
     X = rng.normal(size=(20, 3))
-    nn = NearestTracks(n_neighbors=3).fit(X, rng.integers(0, 2, 20),
-                                          track_ids=[f"t{i}" for i in range(20)])
+    nn = NearestTracks(n_neighbors=3).fit(
+        X, rng.integers(0, 2, 20), track_ids=[f"t{i}" for i in range(20)]
+    )
     loaded = pickle.loads(pickle.dumps(nn))
     np.testing.assert_array_equal(loaded.kneighbors()[1], nn.kneighbors()[1])
     assert loaded.recommend(["t0"], n=3) == nn.recommend(["t0"], n=3)
@@ -295,5 +297,4 @@ def test_skops_round_trip_needs_no_pynndescent_type(tmp_path, blobs, approx):
     untrusted = sio.get_untrusted_types(file=path)
     assert untrusted == ["sklearn_music._neighbors.NearestTracks"]
     loaded = load_model(path)
-    np.testing.assert_array_equal(loaded.kneighbors(blobs[2])[1],
-                                  approx.kneighbors(blobs[2])[1])
+    np.testing.assert_array_equal(loaded.kneighbors(blobs[2])[1], approx.kneighbors(blobs[2])[1])

@@ -30,8 +30,9 @@ class Payload:
 
 def test_sklearn_pipeline_round_trip(tmp_path, rng):
     X = rng.normal(size=(30, 4))
-    model = make_pipeline(StandardScaler(), NearestNeighbors(algorithm="brute",
-                                                             n_neighbors=3)).fit(X)
+    model = make_pipeline(StandardScaler(), NearestNeighbors(algorithm="brute", n_neighbors=3)).fit(
+        X
+    )
     path = save_model(model, tmp_path / "m.skops")
     assert [p.name for p in tmp_path.iterdir()] == ["m.skops"]  # no temp left
     loaded = load_model(path)
@@ -89,8 +90,7 @@ def test_trusted_types_are_explicit():
     names = trusted_types()
     assert "sklearn_music._embedder.ConvEmbedder" in names
     assert "sklearn.pipeline.Pipeline" in names
-    assert not any(n.startswith(("torch.", "skorch.", "pynndescent.", "numba."))
-                   for n in names)
+    assert not any(n.startswith(("torch.", "skorch.", "pynndescent.", "numba.")) for n in names)
 
 
 # --------------------------------------------------------------------------- #
@@ -102,14 +102,25 @@ def fitted_pipeline():
     from sklearn_music.datasets import make_tracks
 
     tracks = make_tracks(8, n_genres=2, duration=1.0, sr=8000, random_state=0)
-    model = Pipeline([
-        ("mel", MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128,
-                                          n_mels=16)),
-        ("embed", ConvEmbedder(embedding_dim=8, n_filters=8, hidden_units=(16,),
-                               patch_frames=16, patches_per_track=2, batch_size=8,
-                               max_epochs=1, random_state=0)),
-        ("index", NearestTracks(n_neighbors=3, random_state=0)),
-    ])
+    model = Pipeline(
+        [
+            ("mel", MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)),
+            (
+                "embed",
+                ConvEmbedder(
+                    embedding_dim=8,
+                    n_filters=8,
+                    hidden_units=(16,),
+                    patch_frames=16,
+                    patches_per_track=2,
+                    batch_size=8,
+                    max_epochs=1,
+                    random_state=0,
+                ),
+            ),
+            ("index", NearestTracks(n_neighbors=3, random_state=0)),
+        ]
+    )
     model.fit(tracks.data, tracks.genre)
     return model, tracks.data
 

@@ -45,8 +45,10 @@ def _tmp_files(path):
 @pytest.mark.parametrize("ids_kind", ["str", "int"])
 def test_round_trip(tmp_path, rng, ids_kind):
     X = _vectors(rng, 30)
-    ids = [f"album/track {i}.ogg" for i in range(30)] if ids_kind == "str" else list(
-        np.arange(100, 130)
+    ids = (
+        [f"album/track {i}.ogg" for i in range(30)]
+        if ids_kind == "str"
+        else list(np.arange(100, 130))
     )
     path = tmp_path / "tracks.db"
     SimilarityStore.build(path, X, ids, n_neighbors=5)
@@ -77,8 +79,7 @@ def test_round_trip(tmp_path, rng, ids_kind):
 def test_similar_equals_exact_neighbors(tmp_path, rng, metric):
     X = _vectors(rng, 60)
     path = tmp_path / "tracks.db"
-    SimilarityStore.build(path, X, list(range(60)), n_neighbors=7, metric=metric,
-                          algorithm="brute")
+    SimilarityStore.build(path, X, list(range(60)), n_neighbors=7, metric=metric, algorithm="brute")
     ref_ids, ref_scores = _exact(X, 7, metric)
     with SimilarityStore(path) as store:
         for i in range(60):
@@ -98,8 +99,9 @@ def test_similar_matches_nearest_tracks(tmp_path, rng):
 
     X = _vectors(rng, 300)
     path = tmp_path / "tracks.db"
-    SimilarityStore.build(path, X, list(range(300)), n_neighbors=5,
-                          algorithm=algorithm, random_state=0)
+    SimilarityStore.build(
+        path, X, list(range(300)), n_neighbors=5, algorithm=algorithm, random_state=0
+    )
     index = NearestTracks(n_neighbors=5, algorithm=algorithm, random_state=0).fit(X)
     dist, ind = index.kneighbors()
     with SimilarityStore(path) as store:
@@ -130,8 +132,7 @@ def test_from_pipeline(tmp_path, rng):
     SimilarityStore.from_pipeline(path, index, None, None, n_neighbors=3)
     with SimilarityStore(path) as store:
         assert list(store) == ids
-        np.testing.assert_allclose(store.vector("t5"), E[5] / np.linalg.norm(E[5]),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(store.vector("t5"), E[5] / np.linalg.norm(E[5]), rtol=1e-5)
         assert [t for t, _ in store.similar("t5")] == [ids[j] for j in ref]
 
 
@@ -140,8 +141,9 @@ def test_small_stores(tmp_path):
     SimilarityStore.build(path, [[1.0, 2.0]], ["only"], n_neighbors=3)
     with SimilarityStore(path) as store:
         assert store.similar("only") == []
-    SimilarityStore.build(path, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], ["a", "b", "c"],
-                          n_neighbors=10)
+    SimilarityStore.build(
+        path, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], ["a", "b", "c"], n_neighbors=10
+    )
     with SimilarityStore(path) as store:
         assert [t for t, _ in store.similar("a")] == ["c", "b"]
         assert store.similar("a")[0][1] == pytest.approx(math.sqrt(0.5), abs=1e-6)
@@ -150,8 +152,7 @@ def test_small_stores(tmp_path):
 def test_recommend(tmp_path, rng):
     X = _vectors(rng, 200)
     path = tmp_path / "tracks.db"
-    SimilarityStore.build(path, X, [f"t{i}" for i in range(200)], n_neighbors=10,
-                          algorithm="brute")
+    SimilarityStore.build(path, X, [f"t{i}" for i in range(200)], n_neighbors=10, algorithm="brute")
     history = ["t3", "t17", "t42"]
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     q = U[[3, 17, 42]].mean(0)
@@ -162,8 +163,7 @@ def test_recommend(tmp_path, rng):
     with SimilarityStore(path) as store:
         got = store.recommend(history, k=8, exhaustive=True, batch_size=37)
         assert [t for t, _ in got] == expected
-        np.testing.assert_allclose([s for _, s in got], np.sort(scores)[::-1][:8],
-                                   atol=1e-5)
+        np.testing.assert_allclose([s for _, s in got], np.sort(scores)[::-1][:8], atol=1e-5)
         fast = store.recommend(history, k=8)
         assert 0 < len(fast) <= 8
         candidates = {t for h in history for t, _ in store.similar(h)}
@@ -245,8 +245,7 @@ def test_add_equals_rebuild(tmp_path, rng, metric):
     full = tmp_path / "full.db"
     SimilarityStore.build(full, X, ids, n_neighbors=6, metric=metric, algorithm="brute")
     inc = tmp_path / "inc.db"
-    SimilarityStore.build(inc, X[:90], ids[:90], n_neighbors=6, metric=metric,
-                          algorithm="brute")
+    SimilarityStore.build(inc, X[:90], ids[:90], n_neighbors=6, metric=metric, algorithm="brute")
     with SimilarityStore(inc, mode="a") as store:
         store.add(X[90:110], ids[90:110], batch_size=17)
         store.add(X[110:111], ids[110:111])
@@ -351,12 +350,9 @@ def test_readers_during_rebuilds(tmp_path, rng):
     n, k = 300, 5
     path = tmp_path / "tracks.db"
     data = [_vectors(rng, n), _vectors(rng, n)]
-    expected = [
-        [tuple(ids) for ids in _exact(X, k)[0]] for X in data
-    ]
+    expected = [[tuple(ids) for ids in _exact(X, k)[0]] for X in data]
     assert expected[0] != expected[1]
-    SimilarityStore.build(path, data[0], list(range(n)), n_neighbors=k,
-                          algorithm="brute")
+    SimilarityStore.build(path, data[0], list(range(n)), n_neighbors=k, algorithm="brute")
     started = [ctx.Event() for _ in range(8)]
     stop = ctx.Event()
     results = ctx.Queue()
@@ -370,8 +366,9 @@ def test_readers_during_rebuilds(tmp_path, rng):
         for ev in started:
             assert ev.wait(60)
         for swap in range(6):
-            SimilarityStore.build(path, data[(swap + 1) % 2], list(range(n)),
-                                  n_neighbors=k, algorithm="brute")
+            SimilarityStore.build(
+                path, data[(swap + 1) % 2], list(range(n)), n_neighbors=k, algorithm="brute"
+            )
             time.sleep(0.1)
     finally:
         stop.set()

@@ -1,4 +1,4 @@
-"""Built-in data: synthesized labelled music and listening histories, folder loading and the GTZAN fetcher.
+"""Built-in data: synthesized music and listening histories, folders, the GTZAN fetcher.
 
 Nothing here touches the network at import time; only :func:`fetch_gtzan` downloads, and
 only when its data set is not cached yet.

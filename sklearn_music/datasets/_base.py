@@ -16,9 +16,7 @@ DATA_HOME_ENV = "SKLEARN_MUSIC_DATA"
 _CHUNK = 1 << 20
 
 
-@validate_params(
-    {"data_home": [str, os.PathLike, None]}, prefer_skip_nested_validation=True
-)
+@validate_params({"data_home": [str, os.PathLike, None]}, prefer_skip_nested_validation=True)
 def get_data_home(data_home=None):
     """Return the folder where sklearn_music keeps downloaded data sets, creating it.
 
@@ -57,9 +55,7 @@ def get_data_home(data_home=None):
     return data_home
 
 
-@validate_params(
-    {"data_home": [str, os.PathLike, None]}, prefer_skip_nested_validation=True
-)
+@validate_params({"data_home": [str, os.PathLike, None]}, prefer_skip_nested_validation=True)
 def clear_data_home(data_home=None):
     """Delete the data home folder and every data set cached in it.
 
@@ -135,7 +131,9 @@ def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
                 from tqdm.auto import tqdm
 
                 progress = tqdm(
-                    total=int(total) if total else None, unit="B", unit_scale=True,
+                    total=int(total) if total else None,
+                    unit="B",
+                    unit_scale=True,
                     desc=f"Downloading {target.name}",
                 )
             try:

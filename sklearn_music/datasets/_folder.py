@@ -18,9 +18,7 @@ def _normalise_extensions(extensions):
     normalised = []
     for ext in extensions:
         if not isinstance(ext, str) or not ext:
-            raise ValueError(
-                f"extensions must be non-empty strings such as '.wav'; got {ext!r}."
-            )
+            raise ValueError(f"extensions must be non-empty strings such as '.wav'; got {ext!r}.")
         ext = ext.lower()
         normalised.append(ext if ext.startswith(".") else "." + ext)
     if not normalised:
@@ -148,9 +146,7 @@ def load_audio_folder(path, *, extensions=AUDIO_EXTENSIONS, labeled=True):
     if not labeled:
         filenames = _audio_files(folder, extensions)
         if not filenames:
-            raise ValueError(
-                f"No audio file in {folder!r} or below it (extensions {extensions})."
-            )
+            raise ValueError(f"No audio file in {folder!r} or below it (extensions {extensions}).")
         return Bunch(filenames=np.array(filenames), target=None, target_names=None)
 
     labels = sorted(

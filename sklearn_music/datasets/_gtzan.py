@@ -187,8 +187,7 @@ default="24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6"
     if not unpacked.is_dir():
         if not download_if_missing:
             raise OSError(
-                f"GTZAN is not in the cache {str(folder)!r} and download_if_missing "
-                "is False."
+                f"GTZAN is not in the cache {str(folder)!r} and download_if_missing is False."
             )
         archive = folder / "genres.tar.gz"
         if not archive.is_file():
@@ -206,18 +205,12 @@ default="24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6"
         wanted = [subset] if isinstance(subset, str) else list(subset)
         unknown = sorted(set(wanted) - set(target_names))
         if unknown:
-            raise ValueError(
-                f"subset names unknown genre(s) {unknown}; GTZAN has {target_names}."
-            )
+            raise ValueError(f"subset names unknown genre(s) {unknown}; GTZAN has {target_names}.")
         keep_names = sorted(set(wanted))
         keep = np.isin(np.asarray(target_names)[target], keep_names)
-        remap = np.array(
-            [keep_names.index(n) if n in keep_names else -1 for n in target_names]
-        )
+        remap = np.array([keep_names.index(n) if n in keep_names else -1 for n in target_names])
         filenames, target = filenames[keep], remap[target[keep]]
         target_names = keep_names
     if return_X_y:
         return filenames, target
-    return Bunch(
-        filenames=filenames, target=target, target_names=target_names, DESCR=_DESCR
-    )
+    return Bunch(filenames=filenames, target=target, target_names=target_names, DESCR=_DESCR)

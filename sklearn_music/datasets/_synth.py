@@ -45,60 +45,164 @@ _SCALES = {
 #   vibrato: depth in semitones; levels: (drums, melody, bass, pad) mix weights.
 _GENRES = {
     "rock": dict(
-        tempo=(108, 138), swing=0.0,
-        kick="x.......x.x.....", snare="....x.......x...", hat="x.x.x.x.x.x.x.x.",
-        hat_decay=0.04, scale="minor_pentatonic", density=2.0, rest=0.15, legato=0.9,
-        register=60, rolloff=1.0, even=1.0, attack=0.004, decay=0.8, drive=2.5,
-        vibrato=0.05, levels=(1.0, 1.0, 0.6, 0.2),
+        tempo=(108, 138),
+        swing=0.0,
+        kick="x.......x.x.....",
+        snare="....x.......x...",
+        hat="x.x.x.x.x.x.x.x.",
+        hat_decay=0.04,
+        scale="minor_pentatonic",
+        density=2.0,
+        rest=0.15,
+        legato=0.9,
+        register=60,
+        rolloff=1.0,
+        even=1.0,
+        attack=0.004,
+        decay=0.8,
+        drive=2.5,
+        vibrato=0.05,
+        levels=(1.0, 1.0, 0.6, 0.2),
     ),
     "techno": dict(
-        tempo=(122, 136), swing=0.0,
-        kick="x...x...x...x...", snare="....x.......x...", hat="..x...x...x...x.",
-        hat_decay=0.09, scale="minor", density=4.0, rest=0.3, legato=0.5,
-        register=57, rolloff=0.9, even=0.15, attack=0.002, decay=0.09, drive=0.5,
-        vibrato=0.0, levels=(1.2, 0.8, 0.8, 0.3),
+        tempo=(122, 136),
+        swing=0.0,
+        kick="x...x...x...x...",
+        snare="....x.......x...",
+        hat="..x...x...x...x.",
+        hat_decay=0.09,
+        scale="minor",
+        density=4.0,
+        rest=0.3,
+        legato=0.5,
+        register=57,
+        rolloff=0.9,
+        even=0.15,
+        attack=0.002,
+        decay=0.09,
+        drive=0.5,
+        vibrato=0.0,
+        levels=(1.2, 0.8, 0.8, 0.3),
     ),
     "jazz": dict(
-        tempo=(92, 150), swing=0.45,
-        kick="x..........x....", snare="......x.......x.", hat="x...x.x.x...x.x.",
-        hat_decay=0.12, scale="dorian", density=3.0, rest=0.25, legato=0.8,
-        register=64, rolloff=1.8, even=0.6, attack=0.03, decay=0.6, drive=0.0,
-        vibrato=0.15, levels=(0.45, 1.0, 0.7, 0.5),
+        tempo=(92, 150),
+        swing=0.45,
+        kick="x..........x....",
+        snare="......x.......x.",
+        hat="x...x.x.x...x.x.",
+        hat_decay=0.12,
+        scale="dorian",
+        density=3.0,
+        rest=0.25,
+        legato=0.8,
+        register=64,
+        rolloff=1.8,
+        even=0.6,
+        attack=0.03,
+        decay=0.6,
+        drive=0.0,
+        vibrato=0.15,
+        levels=(0.45, 1.0, 0.7, 0.5),
     ),
     "ambient": dict(
-        tempo=(60, 84), swing=0.0,
-        kick="x...............", snare="................", hat="........x.......",
-        hat_decay=0.2, scale="lydian", density=0.5, rest=0.2, legato=1.0,
-        register=69, rolloff=3.0, even=1.0, attack=0.25, decay=3.0, drive=0.0,
-        vibrato=0.08, levels=(0.1, 0.7, 0.3, 1.0),
+        tempo=(60, 84),
+        swing=0.0,
+        kick="x...............",
+        snare="................",
+        hat="........x.......",
+        hat_decay=0.2,
+        scale="lydian",
+        density=0.5,
+        rest=0.2,
+        legato=1.0,
+        register=69,
+        rolloff=3.0,
+        even=1.0,
+        attack=0.25,
+        decay=3.0,
+        drive=0.0,
+        vibrato=0.08,
+        levels=(0.1, 0.7, 0.3, 1.0),
     ),
     "folk": dict(
-        tempo=(88, 116), swing=0.1,
-        kick="x.......x.......", snare="....x.......x...", hat="................",
-        hat_decay=0.05, scale="major", density=2.0, rest=0.1, legato=0.7,
-        register=65, rolloff=1.4, even=1.0, attack=0.002, decay=0.35, drive=0.0,
-        vibrato=0.0, levels=(0.35, 1.0, 0.5, 0.4),
+        tempo=(88, 116),
+        swing=0.1,
+        kick="x.......x.......",
+        snare="....x.......x...",
+        hat="................",
+        hat_decay=0.05,
+        scale="major",
+        density=2.0,
+        rest=0.1,
+        legato=0.7,
+        register=65,
+        rolloff=1.4,
+        even=1.0,
+        attack=0.002,
+        decay=0.35,
+        drive=0.0,
+        vibrato=0.0,
+        levels=(0.35, 1.0, 0.5, 0.4),
     ),
     "hiphop": dict(
-        tempo=(80, 96), swing=0.25,
-        kick="x......x..x.....", snare="....x.......x...", hat="x.x.x.x.x.x.x.x.",
-        hat_decay=0.03, scale="minor", density=1.0, rest=0.35, legato=0.8,
-        register=55, rolloff=2.2, even=1.0, attack=0.01, decay=0.5, drive=0.3,
-        vibrato=0.0, levels=(1.3, 0.6, 1.0, 0.4),
+        tempo=(80, 96),
+        swing=0.25,
+        kick="x......x..x.....",
+        snare="....x.......x...",
+        hat="x.x.x.x.x.x.x.x.",
+        hat_decay=0.03,
+        scale="minor",
+        density=1.0,
+        rest=0.35,
+        legato=0.8,
+        register=55,
+        rolloff=2.2,
+        even=1.0,
+        attack=0.01,
+        decay=0.5,
+        drive=0.3,
+        vibrato=0.0,
+        levels=(1.3, 0.6, 1.0, 0.4),
     ),
     "metal": dict(
-        tempo=(150, 190), swing=0.0,
-        kick="xxxxxxxxxxxxxxxx", snare="....x.......x...", hat="x.x.x.x.x.x.x.x.",
-        hat_decay=0.03, scale="phrygian", density=4.0, rest=0.05, legato=0.95,
-        register=52, rolloff=0.8, even=1.0, attack=0.002, decay=1.5, drive=6.0,
-        vibrato=0.0, levels=(1.1, 1.0, 0.7, 0.1),
+        tempo=(150, 190),
+        swing=0.0,
+        kick="xxxxxxxxxxxxxxxx",
+        snare="....x.......x...",
+        hat="x.x.x.x.x.x.x.x.",
+        hat_decay=0.03,
+        scale="phrygian",
+        density=4.0,
+        rest=0.05,
+        legato=0.95,
+        register=52,
+        rolloff=0.8,
+        even=1.0,
+        attack=0.002,
+        decay=1.5,
+        drive=6.0,
+        vibrato=0.0,
+        levels=(1.1, 1.0, 0.7, 0.1),
     ),
     "reggae": dict(
-        tempo=(68, 88), swing=0.15,
-        kick="........x.......", snare="........x.......", hat="..x...x...x...x.",
-        hat_decay=0.05, scale="major", density=1.0, rest=0.4, legato=0.4,
-        register=62, rolloff=1.5, even=0.8, attack=0.003, decay=0.2, drive=0.2,
-        vibrato=0.0, levels=(0.8, 0.9, 1.0, 0.3),
+        tempo=(68, 88),
+        swing=0.15,
+        kick="........x.......",
+        snare="........x.......",
+        hat="..x...x...x...x.",
+        hat_decay=0.05,
+        scale="major",
+        density=1.0,
+        rest=0.4,
+        legato=0.4,
+        register=62,
+        rolloff=1.5,
+        even=0.8,
+        attack=0.003,
+        decay=0.2,
+        drive=0.2,
+        vibrato=0.0,
+        levels=(0.8, 0.9, 1.0, 0.3),
     ),
 }
 
@@ -345,9 +449,7 @@ def _render_drums(artist, rng, bpm, n_samples, sr):
     return out
 
 
-def _render_voice(
-    onsets, midi, amp, gate, n_samples, sr, *, harmonics, attack, decay, vibrato=0.0
-):
+def _render_voice(onsets, midi, amp, gate, n_samples, sr, *, harmonics, attack, decay, vibrato=0.0):
     """Notes at ``onsets`` (samples) held for ``gate`` samples.
 
     ``midi`` is an array of shape (n_notes,) for one voice, or (n_voices, n_notes) for
@@ -385,10 +487,9 @@ def _render_voice(
     gains = []
     for hz in note_hz:
         keep = h * hz < sr / 2.0
-        gains.append([
-            float(a) if k.all() else (a * k).astype(np.float32)
-            for a, k in zip(harmonics, keep)
-        ])
+        gains.append(
+            [float(a) if k.all() else (a * k).astype(np.float32) for a, k in zip(harmonics, keep)]
+        )
 
     gate_s = (gate / sr).astype(np.float32)
     amp32 = amp.astype(np.float32)
@@ -455,9 +556,16 @@ def _render_track(artist, rng, n_samples, sr):
     h = np.arange(1, _N_HARMONICS + 1)
     harm = h**-rolloff * np.where(h % 2 == 0, artist["even"], 1.0)
     melody = _render_voice(
-        onsets, degree_to_midi(walk), amp, gate, n_samples, sr,
-        harmonics=harm, attack=artist["attack"] * jitter(),
-        decay=artist["decay"] * jitter(), vibrato=artist["vibrato"],
+        onsets,
+        degree_to_midi(walk),
+        amp,
+        gate,
+        n_samples,
+        sr,
+        harmonics=harm,
+        attack=artist["attack"] * jitter(),
+        decay=artist["decay"] * jitter(),
+        vibrato=artist["vibrato"],
     )
     drive = artist["drive"] * jitter()
     if drive > 0.05:
@@ -471,22 +579,33 @@ def _render_track(artist, rng, n_samples, sr):
     n_beats = 4 * n_bars
     beat_onsets = np.round(np.arange(n_beats) * beat * sr).astype(int)
     bass = _render_voice(
-        beat_onsets, degree_to_midi(np.repeat(roots, 4)) - 24,
-        rng.uniform(0.7, 1.0, n_beats), np.full(n_beats, 0.8 * beat * sr), n_samples, sr,
-        harmonics=np.array([1.0, 0.5, 0.25, 0.12]), attack=0.005, decay=0.4,
+        beat_onsets,
+        degree_to_midi(np.repeat(roots, 4)) - 24,
+        rng.uniform(0.7, 1.0, n_beats),
+        np.full(n_beats, 0.8 * beat * sr),
+        n_samples,
+        sr,
+        harmonics=np.array([1.0, 0.5, 0.25, 0.12]),
+        attack=0.005,
+        decay=0.4,
     )
     bar_onsets = np.round(np.arange(n_bars) * bar * sr).astype(int)
     pad = _render_voice(
-        bar_onsets, np.stack([degree_to_midi(roots + third) - 12 for third in (0, 2, 4)]),
-        np.ones(n_bars), np.full(n_bars, bar * sr), n_samples, sr,
-        harmonics=np.array([1.0, 0.3, 0.1]), attack=0.3, decay=8.0,
+        bar_onsets,
+        np.stack([degree_to_midi(roots + third) - 12 for third in (0, 2, 4)]),
+        np.ones(n_bars),
+        np.full(n_bars, bar * sr),
+        n_samples,
+        sr,
+        harmonics=np.array([1.0, 0.3, 0.1]),
+        attack=0.3,
+        decay=8.0,
     )
     drums = _render_drums(artist, rng, bpm, n_samples, sr)
 
     levels = [lvl * jitter() for lvl in artist["levels"]]
     mix = sum(
-        level * _rms_normalise(part)
-        for level, part in zip(levels, (drums, melody, bass, pad))
+        level * _rms_normalise(part) for level, part in zip(levels, (drums, melody, bass, pad))
     )
 
     # Recording: a random low-pass tilt, background noise, and a random gain.
@@ -607,9 +726,7 @@ def make_tracks(
     """
     n_samples = int(round(duration * sr))
     if n_samples < 1:
-        raise ValueError(
-            f"duration={duration} at sr={sr} gives no sample; pass a longer duration."
-        )
+        raise ValueError(f"duration={duration} at sr={sr} gives no sample; pass a longer duration.")
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
     specs = [_genre_spec(g) for g in range(n_genres)]
@@ -643,7 +760,10 @@ def make_tracks(
         return data, genre
     descr = _DESCR.format(
         named=", ".join(f"``{n}``" for n in _GENRES),
-        gain_lo=_GAIN_DB[0], gain_hi=_GAIN_DB[1], snr_lo=_SNR_DB[0], snr_hi=_SNR_DB[1],
+        gain_lo=_GAIN_DB[0],
+        gain_hi=_GAIN_DB[1],
+        snr_lo=_SNR_DB[0],
+        snr_hi=_SNR_DB[1],
         influence=_INFLUENCE,
         **_CALIBRATION,
     )
