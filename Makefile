@@ -10,11 +10,13 @@ TORCH_SPEC ?= torch==2.13.0
 PIP_FLAGS ?= -q --disable-pip-version-check
 PYTEST_ARGS ?= -n 2
 
-.PHONY: help venv demo test docs bench clean
+.PHONY: help venv demo test test-fast lint docs bench clean
 
 help:
 	@echo "make demo   - run the similarity chain on built-in synthetic music"
-	@echo "make test   - run the test suite (doctests included)"
+	@echo "make test   - run the test suite (doctests included, slow tests too)"
+	@echo "make test-fast - the suite without the tests marked slow"
+	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make docs   - build the sphinx site with the executed example gallery"
 	@echo "make bench  - run the benchmarks under benchmarks/"
 
@@ -31,6 +33,13 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 docs: venv
 	$(MAKE) -C docs html SPHINXOPTS="-W --keep-going" PYTHON=$(abspath $(PY))
