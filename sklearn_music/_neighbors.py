@@ -10,7 +10,13 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
-from ._nndescent import build_index, nndescent_from_plain, nndescent_to_plain, vectors_from_index
+from ._nndescent import (
+    build_index,
+    exact_cosine,
+    nndescent_from_plain,
+    nndescent_to_plain,
+    vectors_from_index,
+)
 from .metrics import precision_at_k
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
@@ -347,23 +353,8 @@ class NearestTracks(BaseEstimator):
             ind = ind[keep].reshape(ind.shape[0], kq - 1)[:, :k]
             dist = dist[keep].reshape(dist.shape[0], kq - 1)[:, :k]
         if self.metric == "cosine":
-            dist, ind = self._exact_cosine(Q, dist, ind)
+            dist, ind = exact_cosine(Q, self.vectors_, dist, ind)
         return dist, ind
-
-    def _exact_cosine(self, Q, dist, ind, chunk_size=4096):
-        # pynndescent searches cosine as -log2(cos) and reports every pair with a
-        # non-positive cosine similarity at distance 1: recompute the returned
-        # pairs' distances exactly and sort each row again
-        Qn = normalize(np.asarray(Q, dtype=np.float32))
-        for start in range(0, ind.shape[0], chunk_size):
-            rows = slice(start, start + chunk_size)
-            V = self.vectors_[np.maximum(ind[rows], 0)]
-            d = 1.0 - np.einsum("qd,qkd->qk", Qn[rows], V).astype(np.float64)
-            d[ind[rows] < 0] = np.inf
-            dist[rows] = d
-        order = np.argsort(dist, axis=1, kind="stable")
-        dist = np.clip(np.take_along_axis(dist, order, axis=1), 0.0, 2.0)
-        return dist, np.take_along_axis(ind, order, axis=1)
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Compute the graph of each query's nearest fitted tracks.

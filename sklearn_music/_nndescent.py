@@ -10,6 +10,7 @@ pynndescent does to its data internally. :func:`nndescent_to_plain` and
 
 import numpy as np
 from scipy import sparse
+from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 # pynndescent's name for each metric (same distances as scipy / sklearn)
@@ -55,6 +56,26 @@ def build_index(vectors, *, metric, index_params, random_state, n_jobs, verbose)
     )
     index.prepare()
     return index
+
+
+def exact_cosine(Q, vectors, dist, ind, chunk_size=4096):
+    """Exact cosine distances of the pairs an index returned, each row sorted again.
+
+    pynndescent searches cosine as ``-log2(cos)`` and reports every pair with a
+    non-positive cosine similarity at distance 1: the returned pairs' distances
+    are recomputed from ``vectors`` (the fitted vectors, L2-normalised), and
+    ``dist`` is overwritten. Missing neighbours (index -1) go last, at infinity.
+    """
+    Qn = normalize(np.asarray(Q, dtype=np.float32))
+    for start in range(0, ind.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        V = vectors[np.maximum(ind[rows], 0)]
+        d = 1.0 - np.einsum("qd,qkd->qk", Qn[rows], V).astype(np.float64)
+        d[ind[rows] < 0] = np.inf
+        dist[rows] = d
+    order = np.argsort(dist, axis=1, kind="stable")
+    dist = np.clip(np.take_along_axis(dist, order, axis=1), 0.0, 2.0)
+    return dist, np.take_along_axis(ind, order, axis=1)
 
 
 def vectors_from_index(index):
