@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_music import ConvEmbedder
-from sklearn_music._embedder import _crop, _fixed_offsets
+from sklearn_music._patches import _crop, _fixed_offsets
 
 N_MELS = 16
 CLASSES = np.array(["ambient", "folk", "rock"])
