@@ -12,8 +12,6 @@ torch, skorch and ``_net`` are imported inside the methods that need them, so th
 """
 
 import copy
-import json
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,25 +23,17 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._patches import _fixed_offsets, _TrackData, _TrackSplit
+from ._patches import (
+    _encode_targets,
+    _fixed_offsets,
+    _ragged_spectrograms,
+    _TrackData,
+    _TrackSplit,
+)
 
 __all__ = ["ConvEmbedder"]
-
-
-# --------------------------------------------------------------------------------------
-# Input checking
-# --------------------------------------------------------------------------------------
-def _is_ragged_sequence(X):
-    """True for a list / tuple / 1-D object array whose items are all 2-D arrays."""
-    if isinstance(X, np.ndarray):
-        if X.dtype != object or X.ndim != 1:
-            return False
-    elif not isinstance(X, (list, tuple)):
-        return False
-    return len(X) > 0 and all(getattr(x, "ndim", None) == 2 for x in X)
 
 
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
@@ -304,28 +294,8 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     # ---------------------------------------------------------------- input checks
     def _check_X(self, X, *, reset):
         """Return a list of float32 (n_mels, n_frames_i) arrays."""
-        if _is_ragged_sequence(X):
-            specs = []
-            for i, x in enumerate(X):
-                x = np.asarray(x)
-                if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-                    raise ValueError(
-                        f"X[{i}] has dtype {x.dtype}; a spectrogram must be real numbers"
-                    )
-                x = np.ascontiguousarray(x, dtype=np.float32)
-                if x.shape[0] < 1 or x.shape[1] < 1:
-                    raise ValueError(
-                        f"X[{i}] has shape {x.shape}; a spectrogram needs at least one "
-                        "mel band and one frame"
-                    )
-                if not np.isfinite(x).all():
-                    raise ValueError(f"X[{i}] contains NaN or infinity")
-                if specs and x.shape[0] != specs[0].shape[0]:
-                    raise ValueError(
-                        f"X[{i}] has {x.shape[0]} mel bands but X[0] has "
-                        f"{specs[0].shape[0]}; every spectrogram needs the same n_mels"
-                    )
-                specs.append(x)
+        specs = _ragged_spectrograms(X)
+        if specs is not None:
             n_mels = specs[0].shape[0]
             if reset:
                 self.n_features_in_ = n_mels
@@ -347,80 +317,6 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             )
         X = X.astype(np.float32, copy=False)
         return list(X)
-
-    def _encode_targets(self, y, n_samples):
-        """Pack the targets into a float matrix; describe them in a list of dicts."""
-        if y is None:
-            raise ValueError("ConvEmbedder requires y to be passed, but the target y is None.")
-        if isinstance(y, dict):
-            items = list(y.items())
-        elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame
-            items = [(str(c), y[c].to_numpy()) for c in y.columns]
-        else:
-            items = [(str(getattr(y, "name", None) or "y"), y)]
-        if not items:
-            raise ValueError("y has no target")
-        weights = dict(self.target_weights or {})
-        unknown = set(weights) - {name for name, _ in items}
-        if unknown:
-            raise ValueError(
-                f"target_weights names {sorted(unknown)}, which are not targets; the "
-                f"targets are {[name for name, _ in items]}"
-            )
-        targets, columns = [], []
-        start = 0
-        for name, values in items:
-            values = np.asarray(values)
-            if values.shape[0] != n_samples:
-                raise ValueError(
-                    f"target {name!r} has {values.shape[0]} rows but X has {n_samples} tracks"
-                )
-            if values.ndim == 1 and type_of_target(values) in ("binary", "multiclass"):
-                if values.dtype.kind in "fc" and not np.isfinite(values).all():
-                    raise ValueError(f"target {name!r} contains NaN or infinity")
-                classes, codes = np.unique(values, return_inverse=True)
-                targets.append(
-                    {
-                        "name": name,
-                        "kind": "class",
-                        "classes": classes,
-                        "start": start,
-                        "stop": start + 1,
-                    }
-                )
-                columns.append(codes.astype(np.float32)[:, None])
-            elif values.ndim in (1, 2):
-                try:
-                    vals = values.astype(np.float64).reshape(n_samples, -1)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(
-                        f"target {name!r} is neither class labels nor numbers: {exc}"
-                    ) from None
-                if not np.isfinite(vals).all():
-                    raise ValueError(f"target {name!r} contains NaN or infinity")
-                mean, scale = vals.mean(axis=0), vals.std(axis=0)
-                scale[scale == 0] = 1.0
-                width = vals.shape[1]
-                targets.append(
-                    {
-                        "name": name,
-                        "kind": "regression",
-                        "mean": mean,
-                        "scale": scale,
-                        "start": start,
-                        "stop": start + width,
-                        "ndim": values.ndim,
-                    }
-                )
-                columns.append(((vals - mean) / scale).astype(np.float32))
-            else:
-                raise ValueError(
-                    f"target {name!r} has shape {values.shape}; expected 1-D labels "
-                    "or a 1-D / 2-D array of numbers"
-                )
-            targets[-1]["weight"] = float(weights.get(name, 1.0))
-            start = targets[-1]["stop"]
-        return targets, np.hstack(columns)
 
     def _predict_index(self, targets=None):
         """Index of the ``predict_target`` in ``targets`` (default: ``targets_``)."""
@@ -462,7 +358,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         self._check_fit_params()
         specs = self._check_X(X, reset=True)
-        targets, Y = self._encode_targets(y, len(specs))
+        targets, Y = _encode_targets(y, len(specs), self.target_weights)
         pred = targets[self._predict_index(targets)]
         data = _TrackData(self._fit_normalisation(specs), Y)
 
@@ -622,22 +518,12 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     # ---------------------------------------------------------------- inference
     def _infer(self, X):
         """Embeddings and per-target outputs of each track (patches averaged)."""
-        import torch
-
-        from ._net import _torch_context
+        from ._net import _forward_patches
 
         check_is_fitted(self)
         specs = self._normalise(self._check_X(X, reset=False))
-        data = _TrackData(specs)
-        outs = []
-        with _torch_context(self.n_jobs):
-            for batch in self.net_.forward_iter(data, training=False):
-                emb, *heads = batch
-                row = [emb]
-                for t, h in zip(self.targets_, heads):
-                    row.append(torch.softmax(h, dim=1) if t["kind"] == "class" else h)
-                outs.append([r.numpy().astype(np.float64) for r in row])
-        cols = [np.concatenate(c) for c in zip(*outs)]
+        kinds = [t["kind"] for t in self.targets_]
+        cols = _forward_patches(self.net_, _TrackData(specs), kinds, self.n_jobs)
         if self.aggregate == "mean":
             counts = np.array(
                 [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop())) for s in specs]
@@ -716,55 +602,24 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         the weights are moved to the CPU, so a model trained on a GPU loads on a
         machine without one.
         """
-        import io
-
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
         if net is not None:
-            import torch
+            from ._net import _net_to_state
 
-            weights = {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
-            buffer = io.BytesIO()
-            torch.save(weights, buffer)
-            state["_net_weights"] = buffer.getvalue()
-            state["_net_history"] = json.dumps(net.history.to_list(), default=float)
+            state["_net_weights"], state["_net_history"] = _net_to_state(net)
         return state
 
     def __setstate__(self, state):
         """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
-        import io
-
         state = dict(state)
         weights = state.pop("_net_weights", None)
         history = state.pop("_net_history", None)
         super().__setstate__(state)
-        if weights is None:
-            return
-        import torch
-        from skorch.exceptions import DeviceWarning
-        from skorch.history import History
+        if weights is not None:
+            from ._net import _net_from_state
 
-        from ._modules import MultiHeadNet, MultiTargetLoss
-        from ._net import _PatchNet
-
-        device = self.device or "cpu"
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            warnings.warn(
-                f"ConvEmbedder was saved with device={device!r}, but torch finds no "
-                "CUDA device here; the net is loaded on device='cpu'",
-                DeviceWarning,
-                stacklevel=2,
-            )
-            device = "cpu"
-        net = _PatchNet(MultiHeadNet, MultiTargetLoss, device=device, **self._net_init)
-        net.initialize()
-        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-        net.module_.load_state_dict(tensors)
-        net.module_.to(device)
-        net.module_.eval()
-        if history is not None:
-            net.history_ = History(json.loads(history))
-        self.net_ = net
+            self.net_ = _net_from_state(self._net_init, weights, history, self.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

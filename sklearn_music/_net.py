@@ -6,12 +6,17 @@ customised only through skorch's documented hooks: ``get_dataset``, ``get_iterat
 ``get_loss`` and ``initialize_module``.
 """
 
+import io
+import json
 import os
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.exceptions import DeviceWarning
+from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._patches import _collate_sequences, _FixedPatches, _RandomPatches, _TrackData
@@ -123,3 +128,53 @@ def _torch_context(n_jobs, seed=None, device="cpu"):
                 yield
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _net_to_state(net):
+    """The fitted net as plain data: ``torch.save`` bytes of its CPU weights and its
+    history as JSON."""
+    weights = {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    return buffer.getvalue(), json.dumps(net.history.to_list(), default=float)
+
+
+def _net_from_state(net_init, weights, history, device):
+    """Rebuild a ``_PatchNet`` from :func:`_net_to_state`'s data, ready for inference.
+
+    The weights are read with ``torch.load(weights_only=True)``. A net saved on a GPU
+    loads on the CPU, with a ``DeviceWarning``, where torch finds no CUDA device.
+    """
+    from ._modules import MultiHeadNet, MultiTargetLoss
+
+    device = device or "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"ConvEmbedder was saved with device={device!r}, but torch finds no "
+            "CUDA device here; the net is loaded on device='cpu'",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        device = "cpu"
+    net = _PatchNet(MultiHeadNet, MultiTargetLoss, device=device, **net_init)
+    net.initialize()
+    tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+    net.module_.load_state_dict(tensors)
+    net.module_.to(device)
+    net.module_.eval()
+    if history is not None:
+        net.history_ = History(json.loads(history))
+    return net
+
+
+def _forward_patches(net, data, kinds, n_jobs):
+    """Embeddings and head outputs (softmax for a ``"class"`` kind) of every patch
+    (every track with ``aggregate="gru"``) of ``data``, float64, one array each."""
+    outs = []
+    with _torch_context(n_jobs):
+        for emb, *heads in net.forward_iter(data, training=False):
+            row = [emb]
+            for kind, h in zip(kinds, heads):
+                row.append(torch.softmax(h, dim=1) if kind == "class" else h)
+            outs.append([r.numpy().astype(np.float64) for r in row])
+    return [np.concatenate(c) for c in zip(*outs)]

@@ -1,11 +1,53 @@
-"""Patch datasets, their collate function and the track split of ConvEmbedder.
+"""The data ConvEmbedder trains on: patch datasets, collate function, track split.
 
-Plain map-style datasets (torch's ``DataLoader`` needs only ``__len__`` and
-``__getitem__``) and a skorch ``train_split`` callable: nothing here is an estimator,
-skorch is not imported and torch only inside :func:`_collate_sequences`.
+Ragged spectrograms are checked and targets packed into a float matrix
+(:func:`_ragged_spectrograms`, :func:`_encode_targets`); :class:`_TrackData` holds
+both; :class:`_RandomPatches` and :class:`_FixedPatches` cut them into patches as plain
+map-style datasets (torch's ``DataLoader`` needs only ``__len__`` and
+``__getitem__``); :class:`_TrackSplit` is a skorch ``train_split`` callable. Nothing
+here is an estimator, skorch is not imported and torch only inside
+:func:`_collate_sequences`.
 """
 
 import numpy as np
+
+
+def _is_ragged_sequence(X):
+    """True for a list / tuple / 1-D object array whose items are all 2-D arrays."""
+    if isinstance(X, np.ndarray):
+        if X.dtype != object or X.ndim != 1:
+            return False
+    elif not isinstance(X, (list, tuple)):
+        return False
+    return len(X) > 0 and all(getattr(x, "ndim", None) == 2 for x in X)
+
+
+def _ragged_spectrograms(X):
+    """``X`` as a list of float32 ``(n_mels, n_frames_i)`` arrays when it is a
+    sequence of 2-D arrays (checked: real, finite, non-empty, one ``n_mels``);
+    None for any other form of ``X``."""
+    if not _is_ragged_sequence(X):
+        return None
+    specs = []
+    for i, x in enumerate(X):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+            raise ValueError(f"X[{i}] has dtype {x.dtype}; a spectrogram must be real numbers")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(
+                f"X[{i}] has shape {x.shape}; a spectrogram needs at least one "
+                "mel band and one frame"
+            )
+        if not np.isfinite(x).all():
+            raise ValueError(f"X[{i}] contains NaN or infinity")
+        if specs and x.shape[0] != specs[0].shape[0]:
+            raise ValueError(
+                f"X[{i}] has {x.shape[0]} mel bands but X[0] has "
+                f"{specs[0].shape[0]}; every spectrogram needs the same n_mels"
+            )
+        specs.append(x)
+    return specs
 
 
 def _crop(spec, offset, n_frames, pad_mode):
@@ -170,3 +212,76 @@ class _TrackSplit:
                 idx, test_size=self.fraction, random_state=self.random_state
             )
         return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))
+
+
+def _encode_targets(y, n_samples, target_weights):
+    """Pack the targets into a float matrix; describe them in a list of dicts.
+
+    ``y`` is one target (a named pandas Series keeps its name, anything else is
+    named ``"y"``), a dict or a DataFrame of targets. Each description holds the
+    target's ``name``, ``kind``, ``weight`` and its ``start``/``stop`` columns in the
+    matrix: class codes for a classification target, standardised columns for a
+    regression target.
+    """
+    if y is None:
+        raise ValueError("ConvEmbedder requires y to be passed, but the target y is None.")
+    if isinstance(y, dict):
+        items = list(y.items())
+    elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame
+        items = [(str(c), y[c].to_numpy()) for c in y.columns]
+    else:
+        items = [(str(getattr(y, "name", None) or "y"), y)]
+    if not items:
+        raise ValueError("y has no target")
+    weights = dict(target_weights or {})
+    unknown = set(weights) - {name for name, _ in items}
+    if unknown:
+        raise ValueError(
+            f"target_weights names {sorted(unknown)}, which are not targets; the "
+            f"targets are {[name for name, _ in items]}"
+        )
+    targets, columns = [], []
+    start = 0
+    for name, values in items:
+        target, column = _encode_target(name, np.asarray(values), n_samples)
+        target.update(start=start, stop=start + column.shape[1])
+        target["weight"] = float(weights.get(name, 1.0))
+        targets.append(target)
+        columns.append(column)
+        start = target["stop"]
+    return targets, np.hstack(columns)
+
+
+def _encode_target(name, values, n_samples):
+    """Description and float32 columns of one target (class codes or standardised)."""
+    from sklearn.utils.multiclass import type_of_target
+
+    if values.shape[0] != n_samples:
+        raise ValueError(f"target {name!r} has {values.shape[0]} rows but X has {n_samples} tracks")
+    if values.ndim == 1 and type_of_target(values) in ("binary", "multiclass"):
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ValueError(f"target {name!r} contains NaN or infinity")
+        classes, codes = np.unique(values, return_inverse=True)
+        target = {"name": name, "kind": "class", "classes": classes}
+        return target, codes.astype(np.float32)[:, None]
+    if values.ndim not in (1, 2):
+        raise ValueError(
+            f"target {name!r} has shape {values.shape}; expected 1-D labels "
+            "or a 1-D / 2-D array of numbers"
+        )
+    try:
+        vals = values.astype(np.float64).reshape(n_samples, -1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"target {name!r} is neither class labels nor numbers: {exc}") from None
+    if not np.isfinite(vals).all():
+        raise ValueError(f"target {name!r} contains NaN or infinity")
+    mean, scale = vals.mean(axis=0), vals.std(axis=0)
+    scale[scale == 0] = 1.0
+    target = {
+        "name": name,
+        "kind": "regression",
+        "mean": mean,
+        "scale": scale,
+        "ndim": values.ndim,
+    }
+    return target, ((vals - mean) / scale).astype(np.float32)

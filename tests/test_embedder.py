@@ -348,6 +348,7 @@ def test_grid_search_smoke(train_data):
     assert len(grid.cv_results_["mean_test_score"]) == 4
 
 
+@pytest.mark.slow
 def test_pipeline_on_make_tracks_group_kfold():
     """mel → embedder → logistic regression, cross-validated over unseen tracks.
 
