@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from sklearn_music.store import _write as store_write
 from sklearn_music.store import SimilarityStore
+from sklearn_music.store import _write as store_write
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -134,6 +134,32 @@ def test_from_pipeline(tmp_path, rng):
         assert list(store) == ids
         np.testing.assert_allclose(store.vector("t5"), E[5] / np.linalg.norm(E[5]), rtol=1e-5)
         assert [t for t, _ in store.similar("t5")] == [ids[j] for j in ref]
+
+
+class _Index:
+    """A fitted NearestTracks-like index with the given attributes."""
+
+    metric = "euclidean"
+
+    def __init__(self, **attrs):
+        vars(self).update(attrs)
+
+
+def test_from_pipeline_reads_public_vectors_first(tmp_path):
+    path = tmp_path / "i.db"
+    public, private = np.eye(3, dtype=np.float32), 2 * np.eye(3, dtype=np.float32)
+    for index, expected in [
+        (_Index(vectors_=public, _fit_X=private, track_ids_=["a", "b", "c"]), public),
+        (_Index(_fit_X=private, track_ids_=["a", "b", "c"]), private),  # before vectors_
+    ]:
+        SimilarityStore.from_pipeline(path, index, None, None, n_neighbors=1)
+        with SimilarityStore(path) as store:
+            assert store.metric == "euclidean"
+            np.testing.assert_array_equal([store.vector(t) for t in "abc"], expected)
+    with pytest.raises(ValueError, match="_Index does not expose its training vectors"):
+        SimilarityStore.from_pipeline(path, _Index(), None, ["a"])
+    with pytest.raises(ValueError, match="not a Pipeline"):
+        SimilarityStore.from_pipeline(path, _Index(vectors_=public), public, ["a", "b", "c"])
 
 
 def test_small_stores(tmp_path):
