@@ -5,32 +5,15 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-    validate_params,
-)
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _format as fmt
 from . import _search as search
 from . import _write
 from ._files import connect_readonly, writer_lock
+from ._params import BATCH_SIZE, PATH, RECOMMEND, check_k, check_query_params
 
 __all__ = ["SimilarityStore"]
-
-# Constraint objects shared by the decorated methods and the hot-path checks.
-_PATH = [str, os.PathLike]
-_K = [Interval(Integral, 0, None, closed="left")]
-_BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
-
-
-def _check_k(k, caller):
-    """``similar``'s check: the constraint of ``validate_params`` without its overhead
-    (a lookup takes a few microseconds; the decorator would triple it)."""
-    if not _K[0].is_satisfied_by(k):
-        validate_parameter_constraints({"k": _K}, {"k": k}, caller_name=caller)
-    return int(k)
 
 
 class SimilarityStore:
@@ -90,7 +73,7 @@ class SimilarityStore:
     """
 
     @validate_params(
-        {"path": _PATH, "mode": [StrOptions({"r", "a"})]}, prefer_skip_nested_validation=True
+        {"path": PATH, "mode": [StrOptions({"r", "a"})]}, prefer_skip_nested_validation=True
     )
     def __init__(self, path, *, mode="r"):
         self.path = Path(path)
@@ -249,7 +232,7 @@ class SimilarityStore:
         [(20, 0.707...), (30, 0.0)]
         """
         self._check_open()
-        k = _check_k(k, "SimilarityStore.similar")
+        k = check_k(k, "SimilarityStore.similar")
         key = self._key(track_id)
         rows = self._conn.execute(
             "SELECT data FROM neighbors WHERE track_id = ?", (key,)
@@ -306,10 +289,6 @@ class SimilarityStore:
             out.append(fmt.decode_vector(rows[0][0]))
         return np.vstack(out)
 
-    @validate_params(
-        {"history": ["array-like"], "k": _K, "exhaustive": ["boolean"], "batch_size": _BATCH_SIZE},
-        prefer_skip_nested_validation=True,
-    )
     def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
         """Recommend tracks for a listening history.
 
@@ -351,6 +330,14 @@ class SimilarityStore:
         >>> SimilarityStore(path).recommend(["a", "b"], k=1, exhaustive=True)
         [('c', 1.0)]
         """
+        check_query_params(
+            RECOMMEND,
+            "SimilarityStore.recommend",
+            history=history,
+            k=k,
+            exhaustive=exhaustive,
+            batch_size=batch_size,
+        )
         self._check_open()
         history = list(history)
         if not history:
@@ -382,14 +369,17 @@ class SimilarityStore:
             cand.pop(key, None)
         if not cand:
             return [], []
-        X = self._vectors(list(cand.values()), "candidates")
-        return search.best_of([(list(cand), X)], q, exclude=(), k=k, metric=self.metric)
+        X = search.prepare(self._vectors(list(cand.values()), "candidates"), self.metric)
+        top_s, top_k = search.top_k(
+            search.scores(q, X, self.metric), np.asarray(list(cand), dtype=object), k
+        )
+        return list(top_s[0]), list(top_k[0])
 
     # -------------------------------------------------------------- writing
     @classmethod
     @validate_params(
         {
-            "path": _PATH,
+            "path": PATH,
             "vectors": ["array-like"],
             "track_ids": ["array-like"],
             "n_neighbors": [Interval(Integral, 1, fmt.MAX_NEIGHBORS, closed="both")],
@@ -397,7 +387,7 @@ class SimilarityStore:
             "algorithm": [str],
             "random_state": ["random_state"],
             "n_jobs": [Integral, None],
-            "batch_size": _BATCH_SIZE,
+            "batch_size": BATCH_SIZE,
             "verbose": ["verbose"],
         },
         # NearestTracks checks ``algorithm`` (and the rest again) in its fit
@@ -476,7 +466,7 @@ class SimilarityStore:
 
     @classmethod
     @validate_params(
-        {"path": _PATH, "X": ["array-like", None], "track_ids": ["array-like", None]},
+        {"path": PATH, "X": ["array-like", None], "track_ids": ["array-like", None]},
         # build validates kwargs
         prefer_skip_nested_validation=False,
     )
@@ -524,7 +514,7 @@ class SimilarityStore:
         cls.build(path, vectors, track_ids, **kwargs)
 
     @validate_params(
-        {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": _BATCH_SIZE},
+        {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": BATCH_SIZE},
         prefer_skip_nested_validation=True,
     )
     def add(self, vectors, track_ids, *, batch_size=65536):
