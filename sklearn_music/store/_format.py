@@ -97,6 +97,15 @@ def check_vectors(vectors, *, dim=None, metric="cosine", what="vectors"):
     return np.ascontiguousarray(X)
 
 
+def check_tracks(vectors, track_ids, *, metric, dim=None, kind=None):
+    """Check vectors and ids together; return (float32 matrix, TEXT keys, id kind)."""
+    X = check_vectors(vectors, dim=dim, metric=metric)
+    keys, kind = normalize_ids(track_ids, kind=kind)
+    if len(keys) != X.shape[0]:
+        raise ValueError(f"vectors has {X.shape[0]} rows but track_ids has {len(keys)} ids")
+    return X, keys, kind
+
+
 def decode_vector(blob):
     """One stored vector blob as a float32 array (read-only view)."""
     return np.frombuffer(blob, dtype="<f4")

@@ -21,8 +21,8 @@ class SimilarityStore:
 
     Open an existing store; create one with :meth:`build` or
     :meth:`from_pipeline`. Lookups by track id are primary-key lookups:
-    :meth:`similar` reads one packed row. See the module documentation for the
-    file layout and the update protocol (copy-on-write, atomic rename).
+    :meth:`similar` reads one packed row. See :mod:`sklearn_music.store` for
+    the file layout and the update protocol (copy-on-write, atomic rename).
 
     Parameters
     ----------
@@ -271,23 +271,17 @@ class SimilarityStore:
         array([3., 4.], dtype=float32)
         """
         self._check_open()
+        return self._vector(track_id).copy()
+
+    def _vector(self, track_id, where=""):
         key = self._key(track_id)
         rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}: not in {str(self.path)!r}")
-        return fmt.decode_vector(rows[0][0]).copy()
+            raise KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
+        return fmt.decode_vector(rows[0][0])
 
     def _vectors(self, track_ids, what="history"):
-        out = []
-        for tid in track_ids:
-            key = self._key(tid)
-            rows = self._conn.execute(
-                "SELECT vector FROM tracks WHERE track_id = ?", (key,)
-            ).fetchall()
-            if not rows:
-                raise KeyError(f"unknown track id {tid!r} in {what}: not in {str(self.path)!r}")
-            out.append(fmt.decode_vector(rows[0][0]))
-        return np.vstack(out)
+        return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
     def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
         """Recommend tracks for a listening history.
@@ -568,12 +562,9 @@ class SimilarityStore:
                 f"the store {str(self.path)!r} is open read-only; open it with "
                 "mode='a' to add tracks"
             )
-        X_new = fmt.check_vectors(vectors, dim=self.dim, metric=self.metric)
-        new_keys, _ = fmt.normalize_ids(track_ids, kind=self.id_type.__name__)
-        if len(new_keys) != X_new.shape[0]:
-            raise ValueError(
-                f"vectors has {X_new.shape[0]} rows but track_ids has {len(new_keys)} ids"
-            )
+        X_new, new_keys, _ = fmt.check_tracks(
+            vectors, track_ids, metric=self.metric, dim=self.dim, kind=self.id_type.__name__
+        )
         if not new_keys:
             return
         with writer_lock(self.path):

@@ -69,10 +69,7 @@ def build_store(
     verbose,
 ):
     """Check the tracks, compute their neighbours and write the store (``build``)."""
-    X = fmt.check_vectors(vectors, metric=metric)
-    keys, id_type = fmt.normalize_ids(track_ids)
-    if len(keys) != X.shape[0]:
-        raise ValueError(f"vectors has {X.shape[0]} rows but track_ids has {len(keys)} ids")
+    X, keys, id_type = fmt.check_tracks(vectors, track_ids, metric=metric)
     if not keys:
         raise ValueError("cannot build a store from 0 tracks")
     nbr_idx, nbr_scores = search.compute_neighbors(
