@@ -1,0 +1,20 @@
+"""Catalogue-scale jobs on a Dask cluster: embed, index and recommend.
+
+Three jobs, each run on the workers of a :class:`dask.distributed.Client` (a
+local cluster by default, any scheduler address otherwise):
+
+- :func:`embed_catalogue`: audio files -> Parquet shards of ``(track_id,
+  vector)``, resumable and fault-tolerant;
+- :func:`build_store_from_vectors`: shards -> approximate index -> every
+  track's top-k on the workers -> :class:`~sklearn_music.store.SimilarityStore`,
+  streamed;
+- :func:`recommend_all`: a listening table -> every user's top-n unheard
+  tracks as Parquet (``user_id, rank, track_id, score``), optionally in the store.
+
+See the user guide's "Scaling out" page.
+"""
+
+from ._embed import embed_catalogue
+from ._shards import read_listing, read_vectors
+
+__all__ = ["embed_catalogue", "read_listing", "read_vectors"]
