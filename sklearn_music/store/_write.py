@@ -32,24 +32,50 @@ def write_store(
     and scores, best first (``nbr_idx`` may be a list of arrays of varying
     length, or a 2-D array).
     """
-    n, dim = vectors.shape
+    n = vectors.shape[0]
     batches = _row_batches(n, batch_size)
     if verbose:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, total=math.ceil(n / batch_size), desc="writing store", unit="batch")
+    blocks = ((start, nbr_idx[start:stop], nbr_scores[start:stop]) for start, stop in batches)
+    write_store_blocks(path, vectors, keys, id_type, blocks, metric=metric, n_neighbors=n_neighbors)
+
+
+def write_store_blocks(path, vectors, keys, id_type, blocks, *, metric, n_neighbors):
+    """Write a store whose neighbour lists arrive block by block, in row order.
+
+    ``blocks`` yields ``(start, idx, scores)``: the lists of rows ``start,
+    start + 1, ...`` as row indices (a 2-D array or a list of arrays; entries
+    ``< 0`` are padding) and scores, best first. Only one block is held at a
+    time, so a catalogue's lists are streamed from the workers that compute
+    them into the private file, which is published when complete.
+    """
+    n, dim = vectors.shape
+    expected = 0
     with private_write(path) as conn:
         fmt.create_schema(conn)
-        for start, stop in batches:
+        for start, idx, scores in blocks:
+            if start != expected:
+                raise ValueError(f"neighbour block starts at row {start}, expected {expected}")
+            lists_k, lists_s = [], []
+            for row, s in zip(idx, scores):
+                row = [j for j in row if j >= 0]
+                lists_k.append([keys[j] for j in row])
+                lists_s.append(s[: len(row)])
+            stop = start + len(lists_k)
             fmt.insert_tracks(
                 conn,
                 start,
                 keys[start:stop],
                 vectors[start:stop],
-                nbr_scores[start:stop],
-                [[keys[j] for j in nbr_idx[i]] for i in range(start, stop)],
+                lists_s,
+                lists_k,
                 n_neighbors=n_neighbors,
             )
+            expected = stop
+        if expected != n:
+            raise ValueError(f"neighbour blocks cover {expected} of the {n} rows")
         fmt.write_meta(
             conn, dim=dim, metric=metric, n_neighbors=n_neighbors, id_type=id_type, n_tracks=n
         )
