@@ -250,3 +250,13 @@ def read_lists(conn, keys, chunk=500):
         ).fetchall()
         for key, blob in rows:
             yield (key, *unpack(blob))
+
+
+def replace_user_lists(conn, rows):
+    """(Re)create the ``users`` table from ``(user key, scores, track keys)`` rows."""
+    conn.execute("DROP TABLE IF EXISTS users")
+    conn.execute("CREATE TABLE users(user_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID")
+    conn.executemany(
+        "INSERT INTO users(user_id, data) VALUES (?, ?)",
+        ((user, pack(scores, keys)) for user, scores, keys in rows),
+    )

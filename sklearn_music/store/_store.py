@@ -244,6 +244,52 @@ class SimilarityStore:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
 
+    def recommended(self, user_id, *, k=10):
+        """Return a user's precomputed recommendations: one primary-key lookup.
+
+        The lists are written by :func:`sklearn_music.batch.recommend_all`
+        with ``store=True``.
+
+        Parameters
+        ----------
+        user_id : str or int
+            A user whose list is stored.
+        k : int, default=10
+            Number of tracks to return (at most the stored list).
+
+        Returns
+        -------
+        recommended : list of (track_id, float)
+            ``(track_id, score)`` pairs, best first, as :meth:`recommend` gave them.
+
+        Raises
+        ------
+        KeyError
+            If the store holds no list for ``user_id``.
+
+        Examples
+        --------
+        >>> from sklearn_music.store import SimilarityStore
+        >>> from sklearn_music.store._write import write_user_lists
+        >>> path = getfixture("tmp_path") / "tracks.db"
+        >>> SimilarityStore.build(path, [[1.0, 0.0], [0.0, 1.0]], ["a", "b"])
+        >>> write_user_lists(path, [("u1", [0.5], ["b"])], user_id_type="str")
+        >>> SimilarityStore(path).recommended("u1")
+        [('b', 0.5)]
+        """
+        self._check_open()
+        k = check_k(k, "SimilarityStore.recommended")
+        kind = self._meta.get("user_id_type")
+        rows = []
+        if kind is not None and fmt.id_kind(user_id) == kind:
+            rows = self._conn.execute(
+                "SELECT data FROM users WHERE user_id = ?", (fmt.id_to_key(user_id, kind),)
+            ).fetchall()
+        if not rows:
+            raise KeyError(f"no recommendations for user {user_id!r} in {str(self.path)!r}")
+        scores, keys = fmt.unpack(rows[0][0])
+        return [(self._to_id(t), s) for t, s in zip(keys[:k], scores[:k])]
+
     def vector(self, track_id):
         """Return a stored track's vector.
 

@@ -180,3 +180,23 @@ def add_tracks(path, chunks, X_new, new_keys, meta):
         (start,) = conn.execute("SELECT COALESCE(MAX(pos) + 1, 0) FROM tracks").fetchone()
         fmt.insert_tracks(conn, start, new_keys, X_new, new_s, new_k, n_neighbors=k)
         fmt.write_meta(conn, **meta)
+
+
+def write_user_lists(path, rows, *, user_id_type):
+    """Store per-user recommendation lists in the store at ``path`` (copy-on-write).
+
+    ``rows`` yields ``(user key, scores, track keys)``; the previous lists, if
+    any, are replaced. The ``users`` table is optional in the format, so
+    readers of stores without it are unaffected.
+    """
+    from ._files import writer_lock
+
+    with writer_lock(path), private_write(path, copy_current=True, lock=False) as conn:
+        fmt.replace_user_lists(conn, rows)
+        fmt.write_meta(conn, **_current_meta(conn), user_id_type=user_id_type)
+
+
+def _current_meta(conn):
+    keep = ("dim", "metric", "n_neighbors", "id_type", "n_tracks", "created")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    return {k: meta[k] for k in keep}
