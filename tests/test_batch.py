@@ -1,6 +1,10 @@
 """Catalogue-scale jobs on a LocalCluster of 2 worker processes over loopback."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +143,155 @@ def test_worker_killed_mid_partition(client, music, model, tmp_path):
     ref_ids, ref = _reference(model, music)
     assert ids == ref_ids  # every track once, in order
     np.testing.assert_array_equal(X, ref)
+
+
+@pytest.mark.slow
+def test_rerun_after_kill_finishes_the_rest(music, model, tmp_path):
+    """Kill a whole run (client, scheduler, workers) mid-way; the rerun writes
+    only the missing shards and the result equals an uninterrupted run."""
+    import pickle
+
+    with open(tmp_path / "model.pkl", "wb") as f:
+        pickle.dump(model, f)
+    script = f"""
+import pickle, time
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn_music.batch import embed_catalogue
+
+def slow(X):
+    time.sleep(1.0)
+    return X
+
+if __name__ == "__main__":
+    model = pickle.load(open({str(tmp_path / "model.pkl")!r}, "rb"))
+    model = Pipeline([("mel", model[0]), ("slow", FunctionTransformer(slow)), ("emb", model[1])])
+    embed_catalogue(model, {str(music)!r}, {str(tmp_path / "vec")!r}, partition_size=1,
+                    n_workers=2, progress=False)
+"""
+    (tmp_path / "run.py").write_text(script)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "run.py")],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(list((tmp_path / "vec").glob("part-*.parquet"))) < 3:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run wrote no shard in time"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "vec").glob("part-*.parquet")}
+    assert 3 <= len(before) < 10
+
+    out = embed_catalogue(model, music, tmp_path / "vec", partition_size=1, n_workers=2)
+    assert out["n_skipped"] == len(before) and out["n_written"] == 10 - len(before)
+    for name, mtime in before.items():  # finished shards were not rewritten
+        assert (tmp_path / "vec" / name).stat().st_mtime_ns == mtime
+    assert not list((tmp_path / "vec").glob(".*.tmp"))
+    ids, X = read_vectors(tmp_path / "vec")
+    ref_ids, ref = _reference(model, music)
+    assert ids == ref_ids
+    np.testing.assert_array_equal(X, ref)
+
+
+# --------------------------------------------------------------------------- #
+# neighbours and recommendations
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """300 random 8-d tracks in two shards, and the store SimilarityStore.build makes."""
+    from sklearn_music.batch._shards import vectors_table, write_parquet_atomic
+    from sklearn_music.store import SimilarityStore
+
+    folder = tmp_path_factory.mktemp("catalogue")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    ids = [f"track{i:03d}" for i in rng.permutation(300)]
+    (folder / "vec").mkdir()
+    write_parquet_atomic(vectors_table(ids[:170], X[:170]), folder / "vec" / "part-000000.parquet")
+    write_parquet_atomic(vectors_table(ids[170:], X[170:]), folder / "vec" / "part-000001.parquet")
+    SimilarityStore.build(folder / "ref.db", X, ids, n_neighbors=5, algorithm="brute")
+    return folder, ids, X
+
+
+def test_store_from_vectors_equals_build(client, catalogue, tmp_path):
+    from sklearn_music.batch import build_store_from_vectors
+    from sklearn_music.store import SimilarityStore
+
+    folder, ids, X = catalogue
+    n = build_store_from_vectors(
+        folder / "vec",
+        tmp_path / "s.db",
+        n_neighbors=5,
+        algorithm="brute",
+        scheduler=client,
+        block_size=64,
+    )
+    assert n == 300
+    with SimilarityStore(tmp_path / "s.db") as got, SimilarityStore(folder / "ref.db") as ref:
+        assert len(got) == 300 and got.n_neighbors == 5
+        assert sorted(got) == sorted(ids)
+        for tid, x in zip(ids, X):
+            np.testing.assert_array_equal(got.vector(tid), x)
+            a, b = got.similar(tid), ref.similar(tid)
+            assert [t for t, _ in a] == [t for t, _ in b]
+            np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-6)
+
+
+def test_recommend_all_equals_store_recommend(client, catalogue, tmp_path):
+    import pandas as pd
+
+    from sklearn_music.batch import recommend_all
+    from sklearn_music.store import SimilarityStore
+
+    folder, ids, _ = catalogue
+    rng = np.random.default_rng(1)
+    rows = []
+    for user in range(40):
+        for t in rng.choice(ids, size=rng.integers(1, 7), replace=False):
+            rows.append((user, t, int(rng.integers(0, 4))))
+    rows.append((40, "not-in-the-store", 3))  # a user with only unknown tracks
+    table = pd.DataFrame(rows, columns=["user_id", "track_id", "plays"])
+    table.sample(frac=1.0, random_state=0).to_csv(tmp_path / "plays.csv", index=False)
+    store = tmp_path / "s.db"
+    store.write_bytes((folder / "ref.db").read_bytes())
+
+    out = recommend_all(
+        tmp_path / "plays.csv",
+        store,
+        tmp_path / "recs",
+        n=4,
+        into_store=True,
+        scheduler=client,
+        users_per_task=7,
+    )
+    assert out["n_users"] == 41 and out["n_parts"] == 6
+    recs = pd.read_parquet(tmp_path / "recs")
+    assert list(recs.columns) == ["user_id", "rank", "track_id", "score"]
+    shuffled = pd.read_csv(tmp_path / "plays.csv")
+    with SimilarityStore(store) as s:
+        n_checked = 0
+        for user in range(41):
+            seen = shuffled[(shuffled.user_id == user) & (shuffled.plays >= 1)]
+            history = [t for t in dict.fromkeys(seen.track_id) if t in s]
+            got = recs[recs.user_id == user]
+            if not history:
+                assert got.empty
+                with pytest.raises(KeyError, match="no recommendations"):
+                    s.recommended(user)
+                continue
+            expected = s.recommend(history, k=4)
+            assert got["rank"].tolist() == list(range(1, len(expected) + 1))
+            assert got.track_id.tolist() == [t for t, _ in expected]
+            np.testing.assert_allclose(got.score, [sc for _, sc in expected], rtol=1e-6)
+            stored = s.recommended(user)
+            assert [t for t, _ in stored] == [t for t, _ in expected]
+            n_checked += 1
+        assert n_checked > 30

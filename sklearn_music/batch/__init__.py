@@ -15,6 +15,14 @@ See the user guide's "Scaling out" page.
 """
 
 from ._embed import embed_catalogue
+from ._neighbours import build_store_from_vectors
+from ._recommend import recommend_all
 from ._shards import read_listing, read_vectors
 
-__all__ = ["embed_catalogue", "read_listing", "read_vectors"]
+__all__ = [
+    "build_store_from_vectors",
+    "embed_catalogue",
+    "read_listing",
+    "read_vectors",
+    "recommend_all",
+]

@@ -1,0 +1,227 @@
+"""Recommendations for every user of a listening table, on a Dask cluster."""
+
+from pathlib import Path
+
+import numpy as np
+
+from . import _shards
+
+
+def read_histories(listening, *, min_plays=1):
+    """A listening table as (user ids, list of track-id lists), users sorted.
+
+    Each history holds the user's distinct tracks in table order; with a
+    ``plays`` column, rows with fewer than ``min_plays`` plays are dropped.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = _shards.read_table(listening)
+    for name in ("user_id", "track_id"):
+        if name not in table.column_names:
+            raise ValueError(
+                f"{str(listening)!r} has no column {name!r}; its columns are {table.column_names}"
+            )
+    if "plays" in table.column_names:
+        table = table.filter(pc.greater_equal(table.column("plays"), min_plays))
+    table = table.select(["user_id", "track_id"]).append_column(
+        "row", pa.array(np.arange(table.num_rows))
+    )
+    table = table.sort_by([("user_id", "ascending"), ("row", "ascending")])
+    users = table.column("user_id").to_numpy(zero_copy_only=False)
+    tracks = table.column("track_id").to_pylist()
+    if len(users) == 0:
+        return [], []
+    bounds = np.flatnonzero(users[1:] != users[:-1]) + 1
+    starts = np.concatenate([[0], bounds])
+    stops = np.concatenate([bounds, [len(users)]])
+    user_ids = [users[s].item() if hasattr(users[s], "item") else users[s] for s in starts]
+    histories = [list(dict.fromkeys(tracks[a:b])) for a, b in zip(starts, stops)]
+    return user_ids, histories
+
+
+def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive):
+    """Recommend for a part of the users and write its shard; run on a worker.
+
+    Tracks of a history that the store does not hold are left out; a user
+    with none left gets no rows.
+    """
+    import pyarrow as pa
+
+    from ..store import SimilarityStore
+
+    shard = Path(output) / _shards.shard_name(index)
+    if shard.is_file():
+        return {"index": index, "skipped": True}
+    cols = {"user_id": [], "rank": [], "track_id": [], "score": []}
+    with SimilarityStore(store_path) as store:
+        for user, history in zip(user_ids, histories):
+            known = [t for t in history if t in store]
+            if not known:
+                continue
+            recs = store.recommend(known, k=n, exhaustive=exhaustive)
+            for rank, (tid, score) in enumerate(recs, start=1):
+                cols["user_id"].append(user)
+                cols["rank"].append(rank)
+                cols["track_id"].append(tid)
+                cols["score"].append(score)
+        id_type = pa.int64() if store.id_type is int else pa.string()
+    table = pa.table(
+        {
+            "user_id": pa.array(cols["user_id"], type=_user_type(user_ids)),
+            "rank": pa.array(cols["rank"], type=pa.int32()),
+            "track_id": pa.array(cols["track_id"], type=id_type),
+            "score": pa.array(cols["score"], type=pa.float32()),
+        }
+    )
+    _shards.write_parquet_atomic(table, shard)
+    return {"index": index, "skipped": False, "n_rows": table.num_rows}
+
+
+def _user_type(user_ids):
+    import pyarrow as pa
+
+    return pa.int64() if user_ids and isinstance(user_ids[0], (int, np.integer)) else pa.string()
+
+
+def recommend_all(
+    listening,
+    store,
+    output,
+    *,
+    n=10,
+    exhaustive=False,
+    min_plays=1,
+    into_store=False,
+    scheduler=None,
+    n_workers=2,
+    users_per_task=5000,
+    progress=None,
+):
+    """Recommend tracks for every user of a listening table on a Dask cluster.
+
+    Each user's list is :meth:`SimilarityStore.recommend
+    <sklearn_music.store.SimilarityStore.recommend>` of their history; the
+    users are split into parts of ``users_per_task``, each part runs on a
+    worker (which opens the store file read-only, so the store must be on a
+    file system the workers share) and writes a Parquet shard
+    ``output/part-NNNNNN.parquet`` of ``user_id, rank, track_id, score``.
+    A rerun skips the parts already written.
+
+    Parameters
+    ----------
+    listening : str or path-like
+        A Parquet or CSV table with columns ``user_id``, ``track_id`` and
+        optionally ``plays``.
+    store : str or path-like
+        A :class:`~sklearn_music.store.SimilarityStore` file.
+    output : str or path-like
+        Folder of the recommendation shards.
+    n : int, default=10
+        Tracks recommended per user.
+    exhaustive : bool, default=False
+        Passed to ``SimilarityStore.recommend``.
+    min_plays : int, default=1
+        With a ``plays`` column, rows with fewer plays are left out.
+    into_store : bool, default=False
+        Also write every user's list into the store, readable by
+        :meth:`SimilarityStore.recommended
+        <sklearn_music.store.SimilarityStore.recommended>` in one lookup.
+    scheduler : str or dask.distributed.Client, default=None
+        A scheduler address or a client; None starts a local cluster.
+    n_workers : int, default=2
+        Workers of the local cluster.
+    users_per_task : int, default=5000
+        Users per part (per shard).
+    progress : bool, default=None
+        Show a progress bar; None shows it when stderr is a terminal.
+
+    Returns
+    -------
+    summary : dict
+        ``n_users``, ``n_parts``, ``n_written`` and ``n_skipped`` parts.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_music.batch import recommend_all
+    >>> from sklearn_music.store import SimilarityStore
+    >>> tmp = getfixture("tmp_path")
+    >>> vectors = [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]
+    >>> SimilarityStore.build(tmp / "s.db", vectors, ["a", "b", "c", "d"], n_neighbors=2)
+    >>> pd.DataFrame({"user_id": [1, 1, 2], "track_id": ["a", "b", "c"]}).to_csv(
+    ...     tmp / "plays.csv", index=False)
+    >>> out = recommend_all(tmp / "plays.csv", tmp / "s.db", tmp / "recs", n=1, n_workers=1)
+    >>> pd.read_parquet(tmp / "recs")[["user_id", "rank", "track_id"]].values.tolist()
+    [[1, 1, 'd'], [2, 1, 'd']]
+    """
+    from ._embed import run_partitions
+
+    user_ids, histories = read_histories(listening, min_plays=min_plays)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    _shards.clean_stale(output)
+    n_users = len(user_ids)
+    n_parts = -(-n_users // users_per_task)
+    _shards.write_manifest(
+        output, {"n_users": n_users, "users_per_task": users_per_task, "n": n, "store": str(store)}
+    )
+    todo = [i for i in range(n_parts) if not (output / _shards.shard_name(i)).is_file()]
+    summary = {"n_users": n_users, "n_parts": n_parts, "n_written": 0}
+    summary["n_skipped"] = n_parts - len(todo)
+    store_path = str(Path(store).resolve())
+    with _shards.dask_client(scheduler, n_workers=n_workers) as client:
+        n_conn = max(1, len(client.scheduler_info().get("workers", {})))
+
+        def args_of(i):
+            lo, hi = i * users_per_task, min(n_users, (i + 1) * users_per_task)
+            return store_path, i, user_ids[lo:hi], histories[lo:hi], str(output), n, exhaustive
+
+        with _shards.progress_bar(len(todo), desc="recommending", show=progress) as bar:
+            for r in run_partitions(
+                client, recommend_part, args_of, todo, window=2 * n_conn + 2, progress=bar
+            ):
+                summary["n_written"] += not r["skipped"]
+    if into_store:
+        _lists_into_store(output, n_parts, store)
+    return summary
+
+
+def _lists_into_store(output, n_parts, store):
+    """Stream the shards' lists into the store's ``users`` table."""
+    import pyarrow.parquet as pq
+
+    from ..store import _format as fmt
+    from ..store._write import write_user_lists
+
+    def rows():
+        for i in range(n_parts):
+            t = pq.read_table(Path(output) / _shards.shard_name(i))
+            users = t.column("user_id").to_pylist()
+            tracks = t.column("track_id").to_pylist()
+            scores = t.column("score").to_numpy()
+            lo = 0
+            while lo < len(users):
+                hi = lo
+                while hi < len(users) and users[hi] == users[lo]:
+                    hi += 1
+                kind = fmt.id_kind(users[lo])
+                yield (
+                    fmt.id_to_key(users[lo], kind),
+                    scores[lo:hi].tolist(),
+                    [fmt.id_to_key(x, fmt.id_kind(x)) for x in tracks[lo:hi]],
+                )
+                lo = hi
+
+    first = _first_user(output, n_parts)
+    write_user_lists(store, rows(), user_id_type=fmt.id_kind(first) if first is not None else "str")
+
+
+def _first_user(output, n_parts):
+    import pyarrow.parquet as pq
+
+    for i in range(n_parts):
+        col = pq.read_table(Path(output) / _shards.shard_name(i), columns=["user_id"]).column(0)
+        if len(col):
+            return col[0].as_py()
+    return None
