@@ -295,3 +295,48 @@ def test_recommend_all_equals_store_recommend(client, catalogue, tmp_path):
             assert [t for t, _ in stored] == [t for t, _ in expected]
             n_checked += 1
         assert n_checked > 30
+
+
+def test_cli_subcommands_on_a_scheduler_address(client, music, model, tmp_path, capsys):
+    """embed -> neighbours -> recommend-all through the subcommands, with --scheduler."""
+    import argparse
+
+    import pandas as pd
+
+    from sklearn_music.batch import add_batch_parsers
+    from sklearn_music.persistence import save_model
+    from sklearn_music.store import SimilarityStore
+
+    save_model(model, tmp_path / "model.skops")
+    parser = argparse.ArgumentParser(prog="sklearn-music")
+    add_batch_parsers(parser.add_subparsers(dest="command", required=True))
+    address = ["--scheduler", client.scheduler.address, "--no-progress"]
+
+    def run(*argv):
+        args = parser.parse_args([*argv, *address])
+        assert args.func(args) == 0
+
+    run("embed", str(music), "--model", str(tmp_path / "model.skops"), "--out", str(tmp_path / "v"))
+    assert "10 tracks in 1 shards" in capsys.readouterr().out
+    run("neighbours", str(tmp_path / "v"), "--store", str(tmp_path / "s.db"), "--neighbors", "3")
+    ids = sorted(p.name for p in music.glob("*.wav"))
+    pd.DataFrame({"user_id": ["u1", "u1", "u2"], "track_id": ids[:3]}).to_parquet(
+        tmp_path / "plays.parquet"
+    )
+    run(
+        "recommend-all",
+        str(tmp_path / "plays.parquet"),
+        "--store",
+        str(tmp_path / "s.db"),
+        "--out",
+        str(tmp_path / "recs"),
+        "-n",
+        "2",
+        "--into-store",
+    )
+    with SimilarityStore(tmp_path / "s.db") as s:
+        assert sorted(s) == ids
+        for user, history in (("u1", ids[:2]), ("u2", ids[2:3])):
+            stored, fresh = s.recommended(user, k=5), s.recommend(history, k=2)
+            assert [t for t, _ in stored] == [t for t, _ in fresh]
+            np.testing.assert_allclose([x for _, x in stored], [x for _, x in fresh], rtol=1e-6)

@@ -14,12 +14,14 @@ local cluster by default, any scheduler address otherwise):
 See the user guide's "Scaling out" page.
 """
 
+from ._cli import add_batch_parsers
 from ._embed import embed_catalogue
 from ._neighbours import build_store_from_vectors
 from ._recommend import recommend_all
 from ._shards import read_listing, read_vectors
 
 __all__ = [
+    "add_batch_parsers",
     "build_store_from_vectors",
     "embed_catalogue",
     "read_listing",

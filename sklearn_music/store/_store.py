@@ -260,7 +260,8 @@ class SimilarityStore:
         Returns
         -------
         recommended : list of (track_id, float)
-            ``(track_id, score)`` pairs, best first, as :meth:`recommend` gave them.
+            ``(track_id, score)`` pairs, best first, as :meth:`recommend` gave them
+            (scores stored as float32).
 
         Raises
         ------

@@ -189,8 +189,11 @@ def write_user_lists(path, rows, *, user_id_type):
     any, are replaced. The ``users`` table is optional in the format, so
     readers of stores without it are unaffected.
     """
+    from pathlib import Path
+
     from ._files import writer_lock
 
+    path = Path(path)
     with writer_lock(path), private_write(path, copy_current=True, lock=False) as conn:
         fmt.replace_user_lists(conn, rows)
         fmt.write_meta(conn, **_current_meta(conn), user_id_type=user_id_type)
