@@ -1,0 +1,394 @@
+"""Catalogue-scale jobs on a local Dask cluster: embed, index, recommend.
+
+(a) batch embedding (``embed_catalogue``): files/s and realtime factor with 1
+    and 2 worker processes (one thread each, one torch thread), the same
+    files and model, on an already started cluster;
+(b)/(c) vectors -> neighbours -> store (``build_store_from_vectors``, the
+    nndescent index, 10 neighbours) on synthetic 64-d vectors (a mixture of
+    Gaussian clusters, as embeddings are) at each ``--sizes``, with the time
+    of each stage, the peak resident memory of the client and of each worker
+    process, and the store's ``similar`` latency (p50/p99 over 10^4 random ids)
+    at each size; the largest size gives the extrapolation to 10^7;
+(d) ``recommend_all`` for ``--users`` synthetic users (20 tracks each, drawn
+    around a few random tracks) on the smallest store: users/s.
+
+Run::
+
+    nice -n 10 .venv/bin/python benchmarks/bench_scale.py            # full
+    .venv/bin/python benchmarks/bench_scale.py --quick               # smoke run
+
+The table is printed (reStructuredText) and written to
+``docs/benchmarks/scale.rst``.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_name  # noqa: E402
+
+DIM = 64
+K = 10
+
+
+def _rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cluster(n_workers):
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=0,
+    )
+    return cluster, Client(cluster)
+
+
+def _worker_peaks(client):
+    return sorted(client.run(_rss_mib).values())
+
+
+# --------------------------------------------------------------------------- #
+# (a) embedding
+# --------------------------------------------------------------------------- #
+def bench_embed(tmp, n_files, seconds):
+    import soundfile as sf
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_music import ConvEmbedder, MelSpectrogramTransformer
+    from sklearn_music.batch import embed_catalogue
+    from sklearn_music.datasets import make_tracks
+
+    sr = 16000
+    folder = tmp / "music"
+    folder.mkdir()
+    tracks = make_tracks(n_files, n_genres=4, duration=seconds, sr=sr, random_state=0)
+    for i, x in enumerate(tracks.data):
+        sf.write(folder / f"{i:05d}.wav", x, sr)
+    paths = sorted(str(p) for p in folder.glob("*.wav"))
+    mel = MelSpectrogramTransformer(sr=sr, n_mels=96).fit(paths[:1])
+    specs = mel.transform(paths[:16])
+    emb = ConvEmbedder(embedding_dim=64, max_epochs=1, random_state=0)
+    emb.fit(specs, np.arange(len(specs)) % 4)
+    model = make_pipeline(mel, emb)
+    rows = []
+    for n_workers in (1, 2):
+        cluster, client = _cluster(n_workers)
+        with cluster, client:
+            # warm-up: imports (torch...) and the model on every worker, not timed
+            warm = tmp / f"warm{n_workers}.txt"
+            warm.write_text("\n".join(paths[:n_workers]))
+            embed_catalogue(
+                model,
+                warm,
+                tmp / f"warm{n_workers}",
+                scheduler=client,
+                partition_size=1,
+                progress=False,
+            )
+            load = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            out = embed_catalogue(
+                model,
+                folder,
+                tmp / f"vec{n_workers}",
+                scheduler=client,
+                partition_size=max(1, n_files // 16),
+                progress=False,
+            )
+            wall = time.perf_counter() - t0
+        assert out["n_tracks"] == n_files
+        rows.append(
+            {
+                "workers": n_workers,
+                "files_s": n_files / wall,
+                "rtf": n_files * seconds / wall,
+                "wall": wall,
+                "load": load,
+            }
+        )
+        print(f"embed {n_workers} worker(s): {rows[-1]}", flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- #
+# (b, c) vectors -> neighbours -> store
+# --------------------------------------------------------------------------- #
+def synthetic_vectors(n, seed=0, n_clusters=1000):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, DIM)).astype(np.float32)
+    X = centres[rng.integers(0, n_clusters, size=n)]
+    X += 0.5 * rng.normal(size=X.shape).astype(np.float32)
+    return X
+
+
+def write_shards(folder, X, shard_rows=100_000):
+    from sklearn_music.batch._shards import shard_name, vectors_table, write_parquet_atomic
+
+    folder.mkdir(parents=True)
+    for i, lo in enumerate(range(0, len(X), shard_rows)):
+        hi = min(len(X), lo + shard_rows)
+        ids = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in range(lo, hi)]
+        write_parquet_atomic(vectors_table(ids, X[lo:hi]), folder / shard_name(i))
+
+
+def _warm_up(client, n_workers):
+    """Compile pynndescent's numba code here and on every worker (not timed per track)."""
+    from dask.distributed import wait
+
+    from sklearn_music.batch._neighbours import _fit_index, top_k_block
+
+    t0 = time.perf_counter()
+    index = _fit_index(synthetic_vectors(2000, seed=9), K, "cosine", "nndescent", None, 0, 1)
+    shared = client.scatter(index, broadcast=True, hash=False)
+    futs = [
+        client.submit(top_k_block, shared, 0, 100, K, "cosine", workers=[w], pure=False)
+        for w in client.scheduler_info()["workers"]
+    ]
+    wait(futs)
+    return time.perf_counter() - t0
+
+
+def bench_store(tmp, n, n_workers=2):
+    """Each stage of build_store_from_vectors, timed (it streams the last two)."""
+    from sklearn_music.batch import _shards
+    from sklearn_music.batch._neighbours import _fit_index, _stream_blocks
+    from sklearn_music.store import SimilarityStore
+    from sklearn_music.store import _format as fmt
+    from sklearn_music.store._write import write_store_blocks
+
+    X = synthetic_vectors(n)
+    write_shards(tmp / f"vec{n}", X)
+    del X
+    path = tmp / f"store{n}.db"
+    cluster, client = _cluster(n_workers)
+    with cluster, client:
+        warm = _warm_up(client, n_workers)
+        load = [os.getloadavg()[0]]
+        t = {}
+        t0 = time.perf_counter()
+        ids, X = _shards.read_vectors(tmp / f"vec{n}")
+        X, keys, id_type = fmt.check_tracks(X, ids, metric="cosine")
+        order = np.argsort(np.asarray(keys, dtype=object), kind="stable")
+        keys = [keys[i] for i in order]
+        X = X[order]
+        del ids, order
+        t["read"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        index = _fit_index(X, K, "cosine", "nndescent", None, 0, n_workers)
+        t["index"] = time.perf_counter() - t0
+        load.append(os.getloadavg()[0])
+        t0 = time.perf_counter()
+        shared = client.scatter(index, broadcast=True, hash=False)
+        del index
+        t["ship"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        blocks = _stream_blocks(client, shared, n, K, "cosine", 20000, False)
+        write_store_blocks(path, X, keys, id_type, blocks, metric="cosine", n_neighbors=K)
+        t["topk+write"] = time.perf_counter() - t0
+        load.append(os.getloadavg()[0])
+        workers = _worker_peaks(client)
+    del X, keys
+    client_peak = _rss_mib()
+    store = SimilarityStore(path)
+    rng = np.random.default_rng(1)
+    probe = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in rng.integers(0, n, 10_000)]
+    for tid in probe[:1000]:
+        store.similar(tid)
+    lat = []
+    for tid in probe:
+        t0 = time.perf_counter_ns()
+        store.similar(tid)
+        lat.append(time.perf_counter_ns() - t0)
+    store.close()
+    lat = np.array(lat) / 1000
+    row = {
+        "n": n,
+        **t,
+        "total": sum(t.values()),
+        "warm_up": warm,
+        "client_mib": client_peak,
+        "worker_mib": max(workers),
+        "store_bytes": path.stat().st_size,
+        "p50_us": float(np.percentile(lat, 50)),
+        "p99_us": float(np.percentile(lat, 99)),
+        "load": float(np.mean(load)),
+    }
+    print(f"store {n}: {row}", flush=True)
+    return row
+
+
+# --------------------------------------------------------------------------- #
+# (d) recommendations
+# --------------------------------------------------------------------------- #
+def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sklearn_music.batch import recommend_all
+
+    rng = np.random.default_rng(2)
+    per_user = 20
+    users = np.repeat(np.arange(n_users), per_user)
+    # 4 seed tracks per user, 5 tracks close in id order around each (same "album")
+    seeds = rng.integers(0, n_tracks - 5, size=(n_users, 4))
+    tracks = (seeds[:, :, None] + np.arange(5)[None, None, :]).reshape(-1)
+    ids = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in tracks]
+    pq.write_table(pa.table({"user_id": users, "track_id": ids}), tmp / "plays.parquet")
+    cluster, client = _cluster(n_workers)
+    with cluster, client:
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        out = recommend_all(
+            tmp / "plays.parquet", store_path, tmp / "recs", n=10, scheduler=client, progress=False
+        )
+        wall = time.perf_counter() - t0
+    row = {"users": out["n_users"], "wall": wall, "users_s": out["n_users"] / wall, "load": load}
+    print(f"recommend: {row}", flush=True)
+    return row
+
+
+# --------------------------------------------------------------------------- #
+# report
+# --------------------------------------------------------------------------- #
+def _fit_curve(rows):
+    """Fit total time = a * n^b on the measured sizes; return (a, b)."""
+    n = np.array([r["n"] for r in rows], dtype=float)
+    t = np.array([r["total"] for r in rows])
+    b, loga = np.polyfit(np.log(n), np.log(t), 1) if len(rows) > 1 else (1.0, np.log(t[0] / n[0]))
+    return float(np.exp(loga)), float(b)
+
+
+def report(embed_rows, store_rows, rec_row, args):
+    a, b = _fit_curve(store_rows)
+    big = store_rows[-1]
+    per_track = big["total"] / big["n"]
+    lines = [
+        "Catalogue scale on a local Dask cluster",
+        "=======================================",
+        "",
+        f"{datetime.date.today()}, {cpu_name()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; "
+        f"``{' '.join(['python', 'benchmarks/bench_scale.py', *sys.argv[1:]])}``. "
+        "``load`` is the 1-minute load average while the stage ran (the machine is shared).",
+        "",
+        "(a) Batch embedding (16 kHz, 96 mels, ConvEmbedder 64-d), "
+        f"{args.files} files of {args.seconds:g} s",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - workers",
+        "     - files/s",
+        "     - realtime factor",
+        "     - wall (s)",
+        "     - load",
+    ]
+    for r in embed_rows:
+        lines += [
+            f"   * - {r['workers']}",
+            f"     - {r['files_s']:.2f}",
+            f"     - {r['rtf']:.0f}x",
+            f"     - {r['wall']:.1f}",
+            f"     - {r['load']:.1f}",
+        ]
+    if len(embed_rows) == 2:
+        lines += [
+            "",
+            f"Speed-up with 2 workers: {embed_rows[1]['files_s'] / embed_rows[0]['files_s']:.2f}x.",
+        ]
+    lines += [
+        "",
+        f"(b, c) Vectors -> neighbours -> store, {DIM}-d, {K} neighbours, 2 workers",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - tracks",
+        "     - read (s)",
+        "     - index (s)",
+        "     - ship (s)",
+        "     - top-k + write (s)",
+        "     - total (s)",
+        "     - client peak (MiB)",
+        "     - worker peak (MiB)",
+        "     - store (MiB)",
+        "     - warm-up (s)",
+        "     - similar p50 / p99 (us)",
+        "     - load",
+    ]
+    for r in store_rows:
+        lines += [
+            f"   * - {r['n']:,}",
+            f"     - {r['read']:.1f}",
+            f"     - {r['index']:.1f}",
+            f"     - {r['ship']:.1f}",
+            f"     - {r['topk+write']:.1f}",
+            f"     - {r['total']:.1f}",
+            f"     - {r['client_mib']:.0f}",
+            f"     - {r['worker_mib']:.0f}",
+            f"     - {r['store_bytes'] / 2**20:.0f}",
+            f"     - {r['warm_up']:.0f}",
+            f"     - {r['p50_us']:.1f} / {r['p99_us']:.1f}",
+            f"     - {r['load']:.1f}",
+        ]
+    t7 = a * 1e7**b
+    lines += [
+        "",
+        f"Fit over the sizes: total = {a:.3g} * n^{b:.2f} s; extrapolated to 10^7 tracks: "
+        f"{t7 / 60:.0f} min (linear from the largest size: {per_track * 1e7 / 60:.0f} min).",
+    ]
+    if rec_row:
+        lines += [
+            "",
+            f"(d) recommend_all: {rec_row['users']:,} users (20 tracks each) on the "
+            f"{store_rows[0]['n']:,}-track store, 2 workers: {rec_row['users_s']:.0f} users/s "
+            f"({rec_row['wall']:.1f} s, load {rec_row['load']:.1f}); 10^6 users: "
+            f"{1e6 / rec_row['users_s'] / 60:.0f} min.",
+        ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.quick:
+        out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "scale.rst"
+        out.write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no docs written")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--files", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["embed", "store", "recommend"])
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.files, args.seconds, args.users = [5000, 20000], 4, 2.0, 1000
+    with tempfile.TemporaryDirectory(prefix="bench_scale_", dir=os.environ.get("BENCH_TMP")) as d:
+        tmp = Path(d)
+        embed_rows = [] if "embed" in args.skip else bench_embed(tmp, args.files, args.seconds)
+        store_rows = [bench_store(tmp, n) for n in args.sizes]
+        rec_row = None
+        if "recommend" not in args.skip:
+            rec_row = bench_recommend(
+                tmp, tmp / f"store{args.sizes[0]}.db", args.sizes[0], args.users
+            )
+        report(embed_rows, store_rows, rec_row, args)
+
+
+if __name__ == "__main__":
+    main()
