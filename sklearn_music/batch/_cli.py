@@ -57,6 +57,7 @@ def add_batch_parsers(subparsers, *, parents=()):
     Returns
     -------
     None
+        The subcommands are added to ``subparsers``.
 
     Examples
     --------

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils._sklearn_compat import HasMethods, validate_params
 from . import _shards
 
 
@@ -161,6 +162,19 @@ def collect_errors(output, n_partitions):
     return table
 
 
+@validate_params(
+    {
+        "model": [HasMethods(["transform"])],
+        "listing": _shards.PATH,
+        "output": _shards.PATH,
+        **_shards.CLUSTER,
+        "partition_size": _shards.POSITIVE,
+        "column": [str],
+        "id_column": [str, None],
+        "torch_threads": _shards.POSITIVE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def embed_catalogue(
     model,
     listing,
@@ -207,7 +221,7 @@ def embed_catalogue(
         Column of track ids in a table listing; None: ids are the paths as
         listed (for a folder: the paths relative to it).
     torch_threads : int, default=1
-        torch threads per task; fixed so that the vectors are reproducible.
+        Threads of torch per task; fixed so that the vectors are reproducible.
     progress : bool, default=None
         Show a progress bar; None shows it when stderr is a terminal.
 

@@ -1,7 +1,10 @@
 """Every track's top-k similar tracks on a Dask cluster, streamed into a store."""
 
+from numbers import Integral
+
 import numpy as np
 
+from ..utils._sklearn_compat import StrOptions, validate_params
 from . import _shards
 
 
@@ -26,6 +29,21 @@ def top_k_block(index, start, stop, k, metric):
     return ind, scores
 
 
+@validate_params(
+    {
+        "vectors": _shards.PATH,
+        "store": _shards.PATH,
+        "n_neighbors": _shards.POSITIVE,
+        "metric": [StrOptions({"cosine", "euclidean"})],
+        "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
+        "index_params": [dict, None],
+        "random_state": ["random_state"],
+        **_shards.CLUSTER,
+        "block_size": _shards.POSITIVE,
+        "n_jobs": [Integral, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def build_store_from_vectors(
     vectors,
     store,

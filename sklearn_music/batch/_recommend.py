@@ -1,9 +1,11 @@
 """Recommendations for every user of a listening table, on a Dask cluster."""
 
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
+from ..utils._sklearn_compat import validate_params
 from . import _shards
 
 
@@ -84,6 +86,20 @@ def _user_type(user_ids):
     return pa.int64() if user_ids and isinstance(user_ids[0], (int, np.integer)) else pa.string()
 
 
+@validate_params(
+    {
+        "listening": _shards.PATH,
+        "store": _shards.PATH,
+        "output": _shards.PATH,
+        "n": _shards.POSITIVE,
+        "exhaustive": ["boolean"],
+        "min_plays": [Integral],
+        "into_store": ["boolean"],
+        **_shards.CLUSTER,
+        "users_per_task": _shards.POSITIVE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def recommend_all(
     listening,
     store,

@@ -8,11 +8,21 @@ client (a local cluster by default).
 import contextlib
 import json
 import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from ..utils._atomic import atomic_write, temp_owner
+from ..utils._sklearn_compat import HasMethods, Interval, validate_params
+
+PATH = [str, os.PathLike]
+POSITIVE = [Interval(Integral, 1, None, closed="left")]
+CLUSTER = {
+    "scheduler": [str, HasMethods(["scatter", "submit"]), None],  # an address or a Client
+    "n_workers": POSITIVE,
+    "progress": ["boolean", None],
+}
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
 SHARD_GLOB = "part-*.parquet"
@@ -34,14 +44,41 @@ def read_table(path, columns=None):
     return pcsv.read_csv(path, convert_options=options)
 
 
+@validate_params(
+    {"source": PATH, "column": [str], "id_column": [str, None]},
+    prefer_skip_nested_validation=True,
+)
 def read_listing(source, *, column="path", id_column=None):
-    """Return (paths, track_ids) of a folder, a text file or a table of paths.
+    """Return the audio files of a folder, a text file or a table of paths.
 
-    A folder is searched recursively for audio files (ids: the path relative
-    to the folder); a ``.txt`` file holds one path per line (blank lines and
-    ``#`` comments skipped; ids: the paths); a Parquet or CSV file has the
-    paths in ``column`` and, optionally, the ids in ``id_column``. Relative
-    paths in a file are taken relative to the file's folder.
+    Parameters
+    ----------
+    source : str or path-like
+        A folder, searched recursively for audio files (ids: the paths
+        relative to it); a text file of one path per line (blank lines and
+        ``#`` comments skipped; ids: the paths as written); or a Parquet
+        (``.parquet``) or CSV (``.csv``) table. Relative paths in a file are
+        taken relative to the file's folder.
+    column : str, default="path"
+        Column of paths in a table.
+    id_column : str, default=None
+        Column of track ids in a table; None: the paths as written.
+
+    Returns
+    -------
+    paths : list of str
+        The files, in listing order (sorted for a folder).
+    track_ids : list
+        One unique id per file.
+
+    Examples
+    --------
+    >>> from sklearn_music.batch import read_listing
+    >>> listing = getfixture("tmp_path") / "files.txt"
+    >>> _ = listing.write_text("# my catalogue\\na.wav\\nsub/b.ogg\\n")
+    >>> paths, ids = read_listing(listing)
+    >>> ids
+    ['a.wav', 'sub/b.ogg']
     """
     source = Path(source)
     if source.is_dir():
@@ -131,10 +168,33 @@ def clean_stale(folder):
             pass
 
 
+@validate_params({"folder": PATH}, prefer_skip_nested_validation=True)
 def read_vectors(folder):
-    """All shards of a folder as (track ids, float32 matrix), in shard order.
+    """Read the vector shards of a folder (as :func:`embed_catalogue` writes them).
 
-    ``folder`` may also be a single Parquet file.
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder of ``part-*.parquet`` shards, or one Parquet file, with
+        columns ``track_id`` and ``vector`` (a fixed-size list of float32).
+
+    Returns
+    -------
+    track_ids : list
+        The ids, in shard order.
+    vectors : ndarray of shape (n_tracks, dim), dtype float32
+        The vectors, row ``i`` for ``track_ids[i]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_music.batch import read_vectors
+    >>> from sklearn_music.batch._shards import vectors_table, write_parquet_atomic
+    >>> path = getfixture("tmp_path") / "v.parquet"
+    >>> write_parquet_atomic(vectors_table(["a", "b"], np.eye(2)), path)
+    >>> read_vectors(path)
+    (['a', 'b'], array([[1., 0.],
+           [0., 1.]], dtype=float32))
     """
     import pyarrow.parquet as pq
 
