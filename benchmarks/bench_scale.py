@@ -274,9 +274,6 @@ def _fit_curve(rows):
 
 
 def report(embed_rows, store_rows, rec_row, args):
-    a, b = _fit_curve(store_rows)
-    big = store_rows[-1]
-    per_track = big["total"] / big["n"]
     lines = [
         "Catalogue scale on a local Dask cluster",
         "=======================================",
@@ -311,7 +308,28 @@ def report(embed_rows, store_rows, rec_row, args):
             "",
             f"Speed-up with 2 workers: {embed_rows[1]['files_s'] / embed_rows[0]['files_s']:.2f}x.",
         ]
-    lines += [
+    if store_rows:
+        lines += _store_lines(store_rows)
+    if rec_row:
+        lines += [
+            "",
+            f"(d) recommend_all: {rec_row['users']:,} users (20 tracks each) on the "
+            f"{args.sizes[0]:,}-track store, 2 workers: {rec_row['users_s']:.0f} users/s "
+            f"({rec_row['wall']:.1f} s, load {rec_row['load']:.1f}); 10^6 users: "
+            f"{1e6 / rec_row['users_s'] / 60:.0f} min.",
+        ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.quick and not args.skip:
+        out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "scale.rst"
+        out.write_text(text)
+
+
+def _store_lines(store_rows):
+    a, b = _fit_curve(store_rows)
+    big = store_rows[-1]
+    per_track = big["total"] / big["n"]
+    lines = [
         "",
         f"(b, c) Vectors -> neighbours -> store, {DIM}-d, {K} neighbours, 2 workers",
         "",
@@ -352,19 +370,7 @@ def report(embed_rows, store_rows, rec_row, args):
         f"Fit over the sizes: total = {a:.3g} * n^{b:.2f} s; extrapolated to 10^7 tracks: "
         f"{t7 / 60:.0f} min (linear from the largest size: {per_track * 1e7 / 60:.0f} min).",
     ]
-    if rec_row:
-        lines += [
-            "",
-            f"(d) recommend_all: {rec_row['users']:,} users (20 tracks each) on the "
-            f"{store_rows[0]['n']:,}-track store, 2 workers: {rec_row['users_s']:.0f} users/s "
-            f"({rec_row['wall']:.1f} s, load {rec_row['load']:.1f}); 10^6 users: "
-            f"{1e6 / rec_row['users_s'] / 60:.0f} min.",
-        ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "scale.rst"
-        out.write_text(text)
+    return lines
 
 
 def main():
@@ -381,9 +387,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_scale_", dir=os.environ.get("BENCH_TMP")) as d:
         tmp = Path(d)
         embed_rows = [] if "embed" in args.skip else bench_embed(tmp, args.files, args.seconds)
-        store_rows = [bench_store(tmp, n) for n in args.sizes]
+        store_rows = [] if "store" in args.skip else [bench_store(tmp, n) for n in args.sizes]
         rec_row = None
-        if "recommend" not in args.skip:
+        if "recommend" not in args.skip and store_rows:
             rec_row = bench_recommend(
                 tmp, tmp / f"store{args.sizes[0]}.db", args.sizes[0], args.users
             )
