@@ -136,10 +136,6 @@ class SimilarityStore:
     def close(self):
         """Close the database connection.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -431,10 +427,6 @@ class SimilarityStore:
         verbose : bool, default=False
             Show a progress bar while writing.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -486,10 +478,6 @@ class SimilarityStore:
         **kwargs : dict
             Passed to :meth:`build` (``n_neighbors``, ``metric``...).
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -532,10 +520,6 @@ class SimilarityStore:
             New ids, of the store's id type, not already in the store.
         batch_size : int, default=65536
             Stored vectors read per chunk of the scan.
-
-        Returns
-        -------
-        None
 
         Notes
         -----
