@@ -212,16 +212,14 @@ def run_demo(*, n_tracks=320, duration=6.0, max_epochs=20, random_state=0, verbo
     from sklearn.pipeline import make_pipeline
 
     listening = make_listening(tracks, n_users=500, random_state=random_state)
-    train_plays, test_plays, warm, cold = cold_start_split(
+    train_plays, test_plays, warm, cold, kept = cold_start_split(
         listening.plays, test_size=0.25, random_state=random_state
     )
-    keep = train_plays.getnnz(axis=1) > 0  # users need training plays to have factors
-    train_plays, test_plays = train_plays[keep], test_plays[keep]
     params = dict(n_factors=16, normalize_items=True, random_state=random_state)
     factors = ImplicitFactors(**params).fit(train_plays)
-    full = ImplicitFactors(**params).fit(listening.plays[keep])
+    full = ImplicitFactors(**params).fit(listening.plays[kept])
     print(
-        f"{keep.sum()} simulated listeners, {listening.plays.nnz} (user, track) "
+        f"{len(kept)} simulated listeners, {listening.plays.nnz} (user, track) "
         f"pairs; {len(cold)} tracks held out with none of their plays seen"
     )
     target = factors.item_factors_.astype(np.float64)
