@@ -198,8 +198,10 @@ def test_recommend_including_seen(fitted, listening):
 def test_recommend_unknown_user(fitted):
     with pytest.raises(KeyError, match="user 'nobody' was not seen in fit"):
         fitted.recommend("nobody")
-    with pytest.raises(ValueError, match="n=0 must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'n' parameter of ImplicitFactors.recommend .* Got 0"):
         fitted.recommend(fitted.user_ids_[0], n=0)
+    with pytest.raises(TypeError, match=r"'n' parameter .* Got 2.5"):
+        fitted.recommend(fitted.user_ids_[0], n=2.5)
 
 
 def test_factor_lookups(fitted, listening):
