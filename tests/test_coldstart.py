@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music.coldstart import cold_start_split, evaluate_cold_start
 
@@ -77,6 +78,12 @@ def test_split_without_any_training_play():
 @pytest.mark.parametrize("test_size", [50, 0.001])
 def test_split_errors(plays, test_size):
     with pytest.raises(ValueError, match=f"test_size={test_size} holds out"):
+        cold_start_split(plays, test_size=test_size)
+
+
+@pytest.mark.parametrize("test_size", [0, 1.0, -3, "half"])
+def test_split_invalid_test_size(plays, test_size):
+    with pytest.raises(InvalidParameterError, match=rf"'test_size' .* Got {test_size!r}"):
         cold_start_split(plays, test_size=test_size)
 
 
@@ -168,6 +175,8 @@ def test_metric_errors():
         evaluate_cold_start(np.ones((2, 2)), np.ones((4, 2)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="non-negative"):
         evaluate_cold_start(np.ones((1, 2)), np.ones((2, 2)), np.array([[1, -1]]))
+    with pytest.raises(InvalidParameterError, match="'k' parameter .* Got 0 instead"):
+        evaluate_cold_start(np.ones((1, 2)), np.ones((2, 2)), np.array([[1, 0]]), k=0)
 
 
 # ------------------------------------------------- audio -> factors, end to end
