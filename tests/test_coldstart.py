@@ -238,6 +238,7 @@ def cold_start_results():
     }
 
 
+@pytest.mark.slow
 def test_true_factors_are_the_upper_bound(cold_start_results):
     res = cold_start_results
     assert res["true"]["auc"] > 0.85
@@ -247,6 +248,7 @@ def test_true_factors_are_the_upper_bound(cold_start_results):
     assert abs(res["random"]["auc"] - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_audio_to_factors_beats_mfcc_and_random(cold_start_results):
     # measured: MFCC mAP 0.377 / AUC 0.767, CNN 0.434 / 0.790, random 0.171 / 0.507
     res = cold_start_results
