@@ -20,7 +20,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 __all__ = ["ImplicitFactors"]
@@ -503,6 +503,14 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         return self.user_factors_[self._rows(user_ids, self._user_index, "user")]
 
+    @validate_params(
+        {
+            "user": "no_validation",  # looked up in user_ids_, a KeyError names it
+            "n": [Interval(Integral, 1, None, closed="left")],
+            "exclude_seen": ["boolean"],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def recommend(self, user, n=10, *, exclude_seen=True):
         """Best tracks for a user of the training data.
 
@@ -543,8 +551,6 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ['c', 'd']
         """
         check_is_fitted(self)
-        if not isinstance(n, Integral) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer")
         row = self._rows(user, self._user_index, "user")[0]
         scores = self.item_factors_ @ self.user_factors_[row]
         candidates = np.arange(len(scores))

@@ -221,6 +221,7 @@ def _mfcc_baseline(random_state):
     return genre_acc, artist_acc, len(b.genre_names), len(b.artist_names)
 
 
+@pytest.mark.slow  # synthesises 200 ten-second clips and their MFCCs: about 25 s
 def test_make_tracks_mfcc_baseline_is_informative_but_not_perfect():
     genre_acc, artist_acc, n_genres, n_artists = _mfcc_baseline(0)
     assert 1.5 / n_genres < genre_acc < 0.97, genre_acc

@@ -395,16 +395,6 @@ def _scaled(gain, x, seg):
     return (gain[seg] if np.ndim(gain) else np.float32(gain)) * x
 
 
-def _segments(onsets, n_samples):
-    """Index of the segment each sample belongs to, and the samples since its onset.
-
-    ``onsets`` must be increasing and start at 0; segments past ``n_samples`` are empty.
-    """
-    bounds = np.minimum(np.append(onsets, n_samples), n_samples)
-    seg = np.repeat(np.arange(len(onsets)), np.diff(bounds))
-    return seg, np.arange(n_samples) - onsets[seg]
-
-
 def _rms_normalise(x):
     rms = np.sqrt(np.mean(x**2))
     return x / rms if rms > 0 else x
