@@ -13,15 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_params
 
 __all__ = ["ImplicitFactors"]
 
@@ -446,7 +442,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return np.asarray(rows, dtype=np.intp)
 
     def item_factors_for(self, track_ids):
-        """Factors of the given tracks.
+        """Look up the factors of the given tracks.
 
         Parameters
         ----------
@@ -475,7 +471,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.item_factors_[self._rows(track_ids, self._track_index, "track")]
 
     def user_factors_for(self, user_ids):
-        """Factors of the given users.
+        """Look up the factors of the given users.
 
         Parameters
         ----------

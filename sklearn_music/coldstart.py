@@ -18,8 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
+
+from .utils._sklearn_compat import Interval, validate_params
 
 __all__ = ["cold_start_split", "evaluate_cold_start"]
 

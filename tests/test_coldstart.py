@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music.coldstart import cold_start_split, evaluate_cold_start
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 
 # ------------------------------------------------------------------ the split

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music.datasets import (
     clear_data_home,
@@ -25,6 +24,7 @@ from sklearn_music.datasets import (
     make_tracks,
 )
 from sklearn_music.datasets._synth import _GENRES, _genre_spec
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 # --------------------------------------------------------------------------- make_tracks
 

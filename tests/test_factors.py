@@ -108,7 +108,7 @@ def test_make_listening_errors(labels):
     ],
 )
 def test_make_listening_invalid_params(labels, kwargs, bad):
-    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match=bad):
         make_listening(labels, **kwargs)

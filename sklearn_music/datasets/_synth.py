@@ -15,7 +15,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import signal
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from ..utils._sklearn_compat import Interval, validate_params
 
 __all__ = ["make_tracks"]
 
