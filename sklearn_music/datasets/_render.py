@@ -180,7 +180,20 @@ def _render_track(artist, rng, n_samples, sr):
         deg = np.asarray(deg)
         return tonic + scale[deg % n_deg] + 12 * (deg // n_deg)
 
-    # Melody: a random walk on the scale, one step every 1/density beats.
+    melody = _render_melody(artist, rng, jitter, degree_to_midi, n_deg, beat, n_samples, sr)
+    bass, pad = _render_chords(rng, degree_to_midi, beat, n_samples, sr)
+    drums = _render_drums(artist, rng, bpm, n_samples, sr)
+
+    levels = [lvl * jitter() for lvl in artist["levels"]]
+    mix = sum(
+        level * _rms_normalise(part) for level, part in zip(levels, (drums, melody, bass, pad))
+    )
+
+    return _record(mix, rng, n_samples, sr), bpm
+
+
+def _render_melody(artist, rng, jitter, degree_to_midi, n_deg, beat, n_samples, sr):
+    """The lead voice: a random walk on the scale, one step every 1/density beats."""
     step = beat / artist["density"]
     n_steps = int(np.ceil(n_samples / sr / step)) + 1
     k = np.arange(n_steps)
@@ -209,7 +222,11 @@ def _render_track(artist, rng, n_samples, sr):
     if drive > 0.05:
         melody = np.tanh(drive * _rms_normalise(melody)) / np.tanh(drive)
 
-    # Chords: one scale degree per bar (I, ii, IV, V, vi); bass on every beat, pad held.
+    return melody
+
+
+def _render_chords(rng, degree_to_midi, beat, n_samples, sr):
+    """Bass on every beat and a held pad: one scale degree per bar (I, ii, IV, V, vi)."""
     bar = 4 * beat
     n_bars = int(np.ceil(n_samples / sr / bar)) + 1
     roots = rng.choice([0, 1, 3, 4, 5], size=n_bars)
@@ -239,14 +256,11 @@ def _render_track(artist, rng, n_samples, sr):
         attack=0.3,
         decay=8.0,
     )
-    drums = _render_drums(artist, rng, bpm, n_samples, sr)
+    return bass, pad
 
-    levels = [lvl * jitter() for lvl in artist["levels"]]
-    mix = sum(
-        level * _rms_normalise(part) for level, part in zip(levels, (drums, melody, bass, pad))
-    )
 
-    # Recording: a random low-pass tilt, background noise, and a random gain.
+def _record(mix, rng, n_samples, sr):
+    """A random low-pass tilt, background noise and a random peak gain."""
     cutoff = min(float(np.exp(rng.uniform(np.log(1500.0), np.log(7500.0)))), 0.45 * sr)
     b, a = signal.butter(1, cutoff, fs=sr)
     mix = 0.5 * mix + 0.5 * signal.lfilter(b, a, mix)
@@ -257,4 +271,4 @@ def _render_track(artist, rng, n_samples, sr):
     mix = _rms_normalise(mix) + 10.0 ** (-snr_db / 20.0) * noise
     peak = np.max(np.abs(mix))
     gain = 10.0 ** (rng.uniform(*_GAIN_DB) / 20.0)
-    return (gain / peak * mix).astype(np.float32), bpm
+    return (gain / peak * mix).astype(np.float32)
