@@ -6,7 +6,7 @@ from numbers import Integral
 import numpy as np
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db
-from .utils._sklearn_compat import Interval, _fit_context
+from .utils._sklearn_compat import Interval
 
 __all__ = ["MFCCStatistics"]
 
@@ -147,25 +147,6 @@ class MFCCStatistics(_MelFrontend):
         if self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}")
         return fmax
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Check the parameters and ``X``; nothing is learned.
-
-        Parameters
-        ----------
-        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
-            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
-            waveforms. Files are not read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : MFCCStatistics
-            The transformer.
-        """
-        return self._check_fit(X)
 
     def transform(self, X):
         """Summarise the MFCCs of every track.

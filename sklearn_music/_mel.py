@@ -6,7 +6,7 @@ from numbers import Real
 import numpy as np
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db, _stack_or_list
-from .utils._sklearn_compat import Interval, StrOptions, _fit_context
+from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["MelSpectrogramTransformer"]
 
@@ -166,25 +166,6 @@ class MelSpectrogramTransformer(_MelFrontend):
         self.duration = duration
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Check the parameters and ``X``; nothing is learned.
-
-        Parameters
-        ----------
-        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
-            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
-            waveforms. Files are not read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : MelSpectrogramTransformer
-            The transformer.
-        """
-        return self._check_fit(X)
 
     def transform(self, X):
         """Compute the (log-)mel spectrogram of every track.
