@@ -237,6 +237,8 @@ def _mp3_truncation(buf, slack):
     if first is None:
         return None
     end = _audio_end(buf)
+    if end <= first:
+        return None  # tags that claim the whole file: not ours to judge
     count, overrun = _walk(buf, first, end, kind)
     if overrun is not None:
         pos, length = overrun

@@ -23,9 +23,12 @@ class AudioLoadError(ValueError):
     """Audio that cannot be read or used; the message names the source and the cause.
 
     Raised by :func:`load_audio` (and by the transformers that read audio through it)
-    for a missing or empty file, data that is not audio, a truncated or malformed
-    stream, audio without samples, NaN or infinite samples and an ``offset`` past the
-    end. It subclasses :class:`ValueError`, so ``except ValueError`` catches it too.
+    for a missing or empty file, a pipe, device, text-mode or non-seekable stream,
+    data that is not audio, a truncated or malformed stream, a header that declares
+    an absurd sampling rate or more samples than the ``max_samples`` bound, audio
+    without samples, NaN or infinite samples and an ``offset`` past the end. It
+    subclasses :class:`ValueError`, so ``except ValueError`` catches it too. The
+    user guide's "Failure modes" page lists each cause and what to do.
 
     See Also
     --------
