@@ -126,10 +126,23 @@ def _ogg(subtype, seconds=10.0):
     return _encode(_signal(seconds, sr), sr, "OGG", subtype), sr
 
 
+@pytest.fixture(scope="module")
+def ten_seconds_of_ogg():
+    """10-s Ogg files, encoded once per subtype for the module."""
+    encoded = {}
+
+    def get(subtype):
+        if subtype not in encoded:
+            encoded[subtype] = _ogg(subtype)
+        return encoded[subtype]
+
+    return get
+
+
 @pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8, 0.9, 0.98])
 @pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
-def test_cut_ogg_is_truncated(tmp_path, fraction, subtype):
-    data, sr = _ogg(subtype)
+def test_cut_ogg_is_truncated(tmp_path, ten_seconds_of_ogg, fraction, subtype):
+    data, sr = ten_seconds_of_ogg(subtype)
     path = _write(tmp_path / "cut.ogg", data[: int(len(data) * fraction)])
     with pytest.raises(AudioLoadError, match=r"cut\.ogg': truncated audio \(the Ogg stream stops"):
         load_audio(path, sr=sr)
