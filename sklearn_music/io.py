@@ -9,6 +9,7 @@ import io
 import math
 import numbers
 import os
+import re
 import stat
 import warnings
 
@@ -205,7 +206,7 @@ def _read_soundfile(source, what, *, offset, duration, sr, allow_truncated, max_
         with sf.SoundFile(source) as f:
             _check_header(what, f, sr, max_samples)
             rate, frames, fmt = f.samplerate, f.frames, f.format
-            if "(should be" in f.extra_info and not allow_truncated:
+            if _declares_more(f.extra_info) and not allow_truncated:
                 raise _truncated(what, "the header declares more data than the file holds")
             start = int(round(offset * rate))
             if start >= frames:
@@ -229,6 +230,20 @@ def _read_soundfile(source, what, *, offset, duration, sr, allow_truncated, max_
     if fmt not in ("MP3", "OGG") and got < expected and not allow_truncated:
         raise _truncated(what, f"read {start + got} of the {frames} frames its header declares")
     return np.concatenate(parts), rate, fmt
+
+
+_SHOULD_BE = re.compile(r":\s*(\d+)\s*\(should be\s*\d+\)")
+_UNKNOWN_LENGTH = 0x7FFFF000  # and above: the sizes that stream writers put in a header
+
+
+def _declares_more(extra_info):
+    """Whether libsndfile found a chunk size larger than the file holds.
+
+    Sizes of 0x7FFFF000 and above (0xFFFFFFFF from ffmpeg writing to a pipe) mark a
+    length unknown when the header was written, not a cut file.
+    """
+    sizes = [int(m.group(1)) for m in _SHOULD_BE.finditer(extra_info)]
+    return any(size < _UNKNOWN_LENGTH for size in sizes)
 
 
 def _truncated(what, reason):

@@ -182,6 +182,20 @@ def test_ogg_tail_with_a_bad_crc_is_not_a_page():
     assert _audio_checks._ogg_page_at(bytes(broken), last) is None
 
 
+@pytest.mark.parametrize("size", [0xFFFFFFFF, 0x7FFFFFFF])
+def test_wav_written_to_a_stream_is_not_truncated(size):
+    """A writer that cannot seek back (ffmpeg to a pipe) leaves 'unknown' sizes."""
+    y = _signal(0.5, SR)
+    data = bytearray(_encode(y, SR, "WAV", "PCM_16"))
+    data[4:8] = size.to_bytes(4, "little")
+    data[40:44] = (size - 36).to_bytes(4, "little")
+    np.testing.assert_allclose(load_audio(io.BytesIO(bytes(data)), sr=SR), y, atol=1 / 2**15)
+    cut = bytearray(data)
+    cut[40:44] = (len(data) - 44 + 1000).to_bytes(4, "little")  # 500 frames missing
+    with pytest.raises(AudioLoadError, match="truncated audio"):
+        load_audio(io.BytesIO(bytes(cut)), sr=SR)
+
+
 # ------------------------------------------------------------ item 3: forged sizes
 def _wav_with_rate(rate, seconds=0.1, n_bytes=None):
     data = bytearray(_encode(_signal(seconds, SR), SR, "WAV", "PCM_16"))
