@@ -8,8 +8,9 @@ With no ``DATA_DIR`` the folders come from the environment variable
 ``SKLEARN_MUSIC_DATA`` (several separated by ``os.pathsep``). Every file under each
 folder whose extension is an audio format is read with
 :func:`sklearn_music.io.load_audio`, whole; folders whose name starts with a dot are
-skipped, symbolic links are followed. Each rejection is printed with its reason,
-then a summary (files tried, loaded, rejected, hours of audio, seconds taken).
+skipped, symbolic links are followed. Each rejection and each warning is printed
+with its reason, then a summary (files tried, loaded, rejected, hours of audio,
+seconds taken).
 
 The collections are taken to hold only valid files (the open dev and wide
 collections of ``shared/datasets/debian_soundtracks.py`` do), so the exit status is 1
@@ -20,6 +21,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 AUDIO_EXTENSIONS = {
@@ -67,7 +69,7 @@ def main(argv=None):
 
     from sklearn_music.io import AudioLoadError, load_audio
 
-    tried, rejected, seconds = 0, [], 0.0
+    tried, rejected, warned, seconds = 0, [], [], 0.0
     by_ext = {}
     t0 = time.perf_counter()
     for root in dirs:
@@ -76,13 +78,18 @@ def main(argv=None):
             ext = path.suffix.lower()
             by_ext.setdefault(ext, [0, 0])[0] += 1
             try:
-                y = load_audio(path, sr=args.sr)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    y = load_audio(path, sr=args.sr)
             except AudioLoadError as exc:
                 rejected.append((path, str(exc)))
                 by_ext[ext][1] += 1
                 print(f"REJECTED {path}: {exc}", flush=True)
                 continue
             seconds += y.size / args.sr
+            for w in caught:
+                warned.append(path)
+                print(f"WARNED {path}: {w.message}", flush=True)
     elapsed = time.perf_counter() - t0
 
     print(f"\nfolders: {' '.join(str(d) for d in dirs)}")
@@ -90,7 +97,8 @@ def main(argv=None):
         print(f"  {ext:6s} tried {n:5d}  rejected {bad:3d}")
     print(
         f"files tried: {tried}  loaded: {tried - len(rejected)}  rejected: {len(rejected)}"
-        f"  audio: {seconds / 3600:.2f} h  time: {elapsed:.0f} s (sr={args.sr})"
+        f"  (loaded with a warning: {len(warned)})  audio: {seconds / 3600:.2f} h"
+        f"  time: {elapsed:.0f} s (sr={args.sr})"
     )
     if not tried:
         return 2

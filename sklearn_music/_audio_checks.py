@@ -11,8 +11,9 @@ read the container itself:
   last frame runs past the end of the file, or fewer frames are there than a
   Xing/Info/VBRI header declares.
 
-Both return ``None`` when the file looks complete, or a sentence saying why not. They
-never reject a file they cannot parse: that is the decoder's job.
+Both return ``None`` when the file looks complete, or a sentence saying why not (a
+:class:`Suspect` one where the signs do not prove a cut). They never reject a file
+they cannot parse: that is the decoder's job.
 """
 
 import mmap
@@ -21,6 +22,10 @@ import os
 # --------------------------------------------------------------------------- Ogg
 _OGG_TAIL = 2 * 65307  # two pages of the largest size: the last complete page is in it
 _EOS = 0x04
+
+
+class Suspect(str):
+    """A reason to doubt that a file is complete, but no proof of a cut."""
 
 
 def _ogg_crc_table():
@@ -67,9 +72,10 @@ def ogg_end_missing(fh, size):
 
     The file is cut when the bytes after its last complete page begin an Ogg page
     that does not end: a cut inside a page, which is where a cut at an arbitrary byte
-    lands. A complete last page without the end-of-stream flag is accepted, even one
-    that ends inside a packet: the open collections hold such files, complete as
-    distributed (libVorbis of 2001), so a cut exactly between two pages goes unseen.
+    lands. A complete last page without the end-of-stream flag gives a
+    :class:`Suspect` reason (the caller warns): the open collections hold such files,
+    complete as distributed (libVorbis of 2001), but a cut exactly between two pages
+    looks the same.
     """
     start = max(0, size - _OGG_TAIL)
     fh.seek(start)
@@ -87,7 +93,7 @@ def ogg_end_missing(fh, size):
                     f"the Ogg stream stops inside a page ({len(tail) - end} bytes "
                     "of a page after the last complete one, and no end-of-stream page)"
                 )
-            return None
+            return Suspect("its last Ogg page lacks the end-of-stream flag")
         i = tail.rfind(b"OggS", 0, i)
     return None  # no page in the tail: not ours to judge
 

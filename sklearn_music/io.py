@@ -471,8 +471,9 @@ def load_audio(
     - a WAV/AIFF header that declares more data than the file holds, or a FLAC,
       WAV or other stream that ends before the number of frames its header declares;
     - an Ogg file (Vorbis, Opus, FLAC) whose last bytes start a page that does not
-      end. A complete last page without the end-of-stream flag is accepted, as files
-      in the wild have them, so a cut exactly between two pages goes unseen;
+      end. A complete last page without the end-of-stream flag only gives a
+      :class:`UserWarning`: complete files in the wild end that way, and so does a
+      file cut exactly between two pages;
     - an MP3 file whose last MPEG frame runs past the end of the file, or that holds
       fewer frames than its Xing/Info/VBRI header declares. libsndfile's MP3 length
       is an estimate from the first frame (often off by a few frames for files
@@ -559,7 +560,14 @@ def _load_file(source, what, *, is_path, offset, duration, sr, allow_truncated, 
         if start is not None:
             source.seek(start)
         reason = _check_complete(source, what, fmt, is_path)
-        if reason is not None:
+        if isinstance(reason, _audio_checks.Suspect):
+            warnings.warn(
+                f"{what}: {reason}: it may be cut between two pages (some encoders "
+                "omit the flag on complete files); loaded as it is",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif reason is not None:
             raise _truncated(what, reason)
     return y, rate
 

@@ -8,6 +8,7 @@ import io
 import os
 import resource
 import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -164,13 +165,28 @@ def _set_ogg_flags(data, page_start, flags):
 
 
 def test_ogg_without_end_of_stream_flag_is_accepted(tmp_path):
-    """Complete files from old encoders lack the flag (blockattack/bgmusic.ogg)."""
+    """Complete files from old encoders lack the flag (trackballs/tb_genesis.ogg)."""
     data, sr = _ogg("VORBIS", seconds=2.0)
     last = data.rfind(b"OggS")
     assert data[last + 5] & 0x04
     edited = _set_ogg_flags(data, last, data[last + 5] & ~0x04)
-    y = load_audio(_write(tmp_path / "noeos.ogg", edited), sr=sr)
+    path = _write(tmp_path / "noeos.ogg", edited)
+    with pytest.warns(UserWarning, match=r"noeos\.ogg': its last Ogg page lacks the end-of"):
+        y = load_audio(path, sr=sr)
     np.testing.assert_array_equal(y, load_audio(_write(tmp_path / "ok.ogg", data), sr=sr))
+
+
+def test_ogg_cut_between_pages_warns(tmp_path):
+    """A cut exactly between two pages cannot be told from a missing flag: a warning."""
+    data, sr = _ogg("VORBIS", seconds=2.0)
+    last = data.rfind(b"OggS")
+    path = _write(tmp_path / "between.ogg", data[:last])
+    with pytest.warns(UserWarning, match=r"between\.ogg': .* may be cut between two pages"):
+        y = load_audio(path, sr=sr)
+    assert 0 < y.size < 2 * sr
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_audio(path, sr=sr, allow_truncated=True).size == y.size
 
 
 def test_ogg_tail_with_a_bad_crc_is_not_a_page():
