@@ -175,7 +175,9 @@ def _read_blocks(f, n, what, max_samples, allow_truncated):
     """Decode up to ``n`` frames (to the end if None) as mono blocks; (blocks, count)."""
     import soundfile as sf
 
-    block = max(1, _BLOCK // f.channels)
+    # small blocks when the caller wants the part before any damage: a block that
+    # meets a decoding error is lost whole
+    block = max(1, (4096 if allow_truncated else _BLOCK) // f.channels)
     parts, got = [], 0
     while n is None or got < n:
         want = block if n is None else min(block, n - got)

@@ -157,6 +157,17 @@ def test_cut_ogg_is_truncated(tmp_path, ten_seconds_of_ogg, fraction, subtype):
     np.testing.assert_allclose(partial[:n], full[:n], atol=1e-6)
 
 
+def test_cut_flac_gives_the_part_before_the_cut(tmp_path):
+    y = _signal(10.0, SR)
+    data = _encode(y, SR, "FLAC", "PCM_16")
+    path = _write(tmp_path / "cut.flac", data[: len(data) // 2])
+    with pytest.raises(AudioLoadError, match=r"cut\.flac': malformed or truncated audio"):
+        load_audio(path, sr=SR)
+    partial = load_audio(path, sr=SR, allow_truncated=True)
+    assert y.size // 4 < partial.size < y.size
+    np.testing.assert_allclose(partial, y[: partial.size], atol=1 / 2**15)
+
+
 def _set_ogg_flags(data, page_start, flags):
     page = bytearray(data[page_start:])
     page[5] = flags
