@@ -436,8 +436,9 @@ def load_audio(
         Read at most this many seconds; ``None`` reads to the end. Audio shorter than
         ``offset + duration`` is returned as it is (not padded).
     allow_truncated : bool, default=False
-        Whether to return the part of a truncated file that is there instead of
-        raising :class:`AudioLoadError` (see Notes for what counts as truncated).
+        Whether to return the part of a truncated file that is there, or the audio
+        decoded before a decoding error (a FLAC file cut inside a frame), instead of
+        raising :class:`AudioLoadError`. See Notes for what counts as truncated.
     max_samples : int, default=None
         The most frames this function decodes from a file, and the most samples it
         returns after resampling; ``None`` means :data:`MAX_SAMPLES` (2**28, 1 GiB
