@@ -5,8 +5,8 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from . import _format as fmt
 from . import _search as search
 from . import _write
@@ -135,10 +135,6 @@ class SimilarityStore:
 
     def close(self):
         """Close the database connection.
-
-        Returns
-        -------
-        None
 
         Examples
         --------
@@ -478,10 +474,6 @@ class SimilarityStore:
         verbose : bool, default=False
             Show a progress bar while writing.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -533,10 +525,6 @@ class SimilarityStore:
         **kwargs : dict
             Passed to :meth:`build` (``n_neighbors``, ``metric``...).
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -579,10 +567,6 @@ class SimilarityStore:
             New ids, of the store's id type, not already in the store.
         batch_size : int, default=65536
             Stored vectors read per chunk of the scan.
-
-        Returns
-        -------
-        None
 
         Notes
         -----
