@@ -109,6 +109,11 @@ def test_similar_matches_the_store_for_every_id_hostile_ones_included(server, st
         assert [t for t, _ in got] == [t for t, _ in want]
         np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-6)
         assert r.headers["x-store-version"]
+    # the router's path (taken when the query is not a lone k) answers the same
+    tid = _track(ids[2])
+    fast = server.client.get(f"/tracks/{tid}/similar?k=3")
+    full = server.client.get(f"/tracks/{tid}/similar?k=3&format=json")
+    assert fast.json() == full.json() and full.headers["x-store-version"]
     # the default k is 10, of which the store keeps 5
     assert len(server.client.get(f"/tracks/{_track(ids[0])}/similar").json()) == 5
 
