@@ -288,6 +288,7 @@ def run(args):
         f"GET /tracks/{quote(t, safe='')}/similar?k={K} HTTP/1.1\r\nHost: l\r\n\r\n".encode()
         for t in ids
     ]
+    load_before = os.getloadavg()[0]
     direct_rate, direct_lat = _direct(a, ids, args.baseline_seconds, K)
     port = _free_port()
     if args.client_cpu:
@@ -321,6 +322,7 @@ def run(args):
         "final_version_ok": final == _tag(live),
         "server_cpu_us": server_cpu / len(tally.latencies) * 1e6,
         "client_cpu_us": client_cpu / len(tally.latencies) * 1e6,
+        "load_average": (load_before, os.getloadavg()[0]),
         "direct_rate": direct_rate,
         "direct_latency": _percentiles(direct_lat),
     }
@@ -341,7 +343,9 @@ def table(r, command):
     return "\n".join(
         [
             f"``{command}``, {date}, {cpu_name()}, {os.cpu_count()} cores shared by the "
-            f"server and the client (and other work), Python {platform.python_version()}.",
+            "server and the client (and other work: 1-minute load average "
+            f"{r['load_average'][0]:.1f} before the run, {r['load_average'][1]:.1f} after), "
+            f"Python {platform.python_version()}.",
             "",
             ".. list-table::",
             "   :header-rows: 1",
