@@ -395,6 +395,7 @@ def main(argv=None):
     parser.add_argument("--server-cpu", type=int, nargs="*", help="CPUs for the server")
     parser.add_argument("--client-cpu", type=int, nargs="*", help="CPUs for the client")
     parser.add_argument("--output", help="also write the table (RST) to this file")
+    parser.add_argument("--append", action="store_true", help="append to --output")
     args = parser.parse_args(argv)
     if args.seconds > 600 or args.clients > 1024:
         parser.error("--seconds is at most 600 and --clients at most 1024 (a bounded load)")
@@ -404,7 +405,8 @@ def main(argv=None):
     print(text)
     print(json.dumps(r, indent=1), file=sys.stderr)
     if args.output:
-        Path(args.output).write_text(text)
+        with open(args.output, "a" if args.append else "w") as f:
+            f.write(("\n" if args.append else "") + text)
     return 0 if r["failed"] == 0 and r["final_version_ok"] else 1
 
 

@@ -65,7 +65,10 @@ class StoreHolder:
     def _open(self):
         """Open the file now at path; the tag is taken before and after opening."""
         for _ in range(5):
-            before = _file_tag(self.path)
+            try:
+                before = _file_tag(self.path)
+            except FileNotFoundError:
+                before = None  # SimilarityStore says what is missing
             store = SimilarityStore(self.path)
             after = _file_tag(self.path)
             if before == after:
