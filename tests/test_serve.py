@@ -20,8 +20,6 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from sklearn_music.serve import similar_to_vector  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ["a/b/../c", "line\nbreak", "tab\there", "ünï cödé ♫", "100%25 %2F", "?k=1&x#y", " "]
 
@@ -281,7 +279,7 @@ def test_similar_to_vector_is_exact(tmp_path, rng, metric):
     path = tmp_path / "s.db"
     SimilarityStore.build(path, X, list(range(300)), n_neighbors=2, metric=metric)
     q = rng.normal(size=6)
-    got = similar_to_vector(SimilarityStore(path), q, k=7, batch_size=64)
+    got = SimilarityStore(path).similar_to_vector(q, k=7, batch_size=64)
     X32 = X.astype(np.float32).astype(np.float64)
     if metric == "cosine":
         s = X32 @ q / np.linalg.norm(X32, axis=1) / np.linalg.norm(q)
@@ -289,9 +287,11 @@ def test_similar_to_vector_is_exact(tmp_path, rng, metric):
         s = -np.linalg.norm(X32 - q, axis=1)
     order = np.argsort(-s)[:7]
     assert [t for t, _ in got] == order.tolist()
-    np.testing.assert_allclose([v for _, v in got], s[order], rtol=1e-9)
+    np.testing.assert_allclose([v for _, v in got], s[order], rtol=1e-6)  # query as float32
     with pytest.raises(ValueError, match="5 dimensions"):
-        similar_to_vector(SimilarityStore(path), q[:5])
+        SimilarityStore(path).similar_to_vector(q[:5])
+    with pytest.raises(ValueError, match="1-D"):
+        SimilarityStore(path).similar_to_vector([q])
 
 
 # --------------------------------------------------------------------------- #
@@ -355,7 +355,7 @@ def test_upload_is_embedded_and_searched(model_server):
     )
     assert r.status_code == 200, r.text
     vector = model[:-1].transform([np.float32(y)])[0]
-    want = similar_to_vector(SimilarityStore(store_path), vector, k=4)
+    want = SimilarityStore(store_path).similar_to_vector(vector, k=4)
     assert [d["track_id"] for d in r.json()] == [t for t, _ in want]
     np.testing.assert_allclose([d["score"] for d in r.json()], [s for _, s in want], rtol=1e-5)
     assert srv.client.get("/health").json()["model"] is True

@@ -27,9 +27,8 @@ sklearn_music``. See the user guide page "Serving similar tracks over HTTP".
 """
 
 from ._cli import add_serve_parser, run_serve
-from ._state import similar_to_vector
 
-__all__ = ["add_serve_parser", "create_app", "run_serve", "similar_to_vector"]
+__all__ = ["add_serve_parser", "create_app", "run_serve"]
 
 
 def create_app(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from ._state import APIError, Metrics, StoreHolder, ThreadStores, logger, similar_to_vector
+from ._state import APIError, Metrics, StoreHolder, ThreadStores, logger
 
 JSON = "application/json"
 _INT_ID = re.compile(r"-?(0|[1-9][0-9]*)\Z")
@@ -377,7 +377,7 @@ class _Service:
         vector = self.embedder.transform([y])[0]
         holder = self.thread_stores.get()  # this thread's store, at the current version
         try:
-            return similar_to_vector(holder.store, vector, k=k), holder.version
+            return holder.store.similar_to_vector(vector, k=k), holder.version
         except ValueError as exc:  # the model's dimension does not match the store's
             raise APIError(500, "model_store_mismatch", str(exc)) from None
 

@@ -9,8 +9,6 @@ import os
 import threading
 import time
 
-import numpy as np
-
 from ..store import SimilarityStore
 
 logger = logging.getLogger("sklearn_music.serve")
@@ -126,79 +124,6 @@ class ThreadStores:
             holder = self._local.holder = StoreHolder(self.path, check_interval=0.0)
         holder.get()
         return holder
-
-
-# --------------------------------------------------------------------------- #
-# exhaustive search by vector
-# --------------------------------------------------------------------------- #
-def similar_to_vector(store, vector, *, k=10, batch_size=65536):
-    """Return the stored tracks most similar to a vector, by an exhaustive scan.
-
-    Every stored vector is scored against ``vector`` with the store's metric
-    (the store's score: cosine similarity, or minus the Euclidean distance),
-    reading the store in chunks of ``batch_size`` rows: exact, at a cost of
-    ``O(len(store) * dim)``.
-
-    Parameters
-    ----------
-    store : SimilarityStore
-        An open store.
-    vector : array-like of shape (dim,)
-        The query, e.g. a new track's embedding.
-    k : int, default=10
-        Number of tracks to return.
-    batch_size : int, default=65536
-        Rows per chunk of the scan.
-
-    Returns
-    -------
-    similar : list of (track_id, float)
-        ``(track_id, score)`` pairs, best first.
-
-    Examples
-    --------
-    >>> from sklearn_music.serve import similar_to_vector
-    >>> from sklearn_music.store import SimilarityStore
-    >>> path = getfixture("tmp_path") / "tracks.db"
-    >>> SimilarityStore.build(path, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], ["a", "b", "c"])
-    >>> similar_to_vector(SimilarityStore(path), [1.0, 0.1], k=2)
-    [('a', 0.995...), ('c', 0.773...)]
-    """
-    q = np.asarray(vector, dtype=np.float64).ravel()
-    if q.shape[0] != store.dim:
-        raise ValueError(f"the vector has {q.shape[0]} dimensions but the store's have {store.dim}")
-    if not np.isfinite(q).all():
-        raise ValueError("the vector contains a non-finite value (NaN or inf)")
-    cosine = store.metric == "cosine"
-    if cosine:
-        norm = np.linalg.norm(q)
-        if norm == 0:
-            raise ValueError("the vector is all zeros; its cosine similarity is undefined")
-        q = q / norm
-    k = int(k)
-    best_s, best_k = np.empty(0), np.empty(0, dtype=object)
-    # the store's documented layout: tracks(pos, track_id, vector float32 LE)
-    cur = store._conn.execute("SELECT track_id, vector FROM tracks ORDER BY pos")
-    while k > 0:
-        rows = cur.fetchmany(batch_size)
-        if not rows:
-            break
-        X = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        X = X.astype(np.float64)
-        if cosine:
-            s = (X @ q) / np.linalg.norm(X, axis=1)
-        else:
-            s = -np.sqrt(np.maximum(((X - q) ** 2).sum(axis=1), 0.0))
-        keys = np.array([r[0] for r in rows], dtype=object)
-        s = np.concatenate([best_s, s])
-        keys = np.concatenate([best_k, keys])
-        if len(s) > k:
-            part = np.argpartition(-s, k - 1)[:k]
-            s, keys = s[part], keys[part]
-        best_s, best_k = s, keys
-    order = np.argsort(-best_s, kind="stable")
-    to_id = int if store.id_type is int else str
-    return [(to_id(best_k[i]), float(best_s[i])) for i in order]
 
 
 # --------------------------------------------------------------------------- #
