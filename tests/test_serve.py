@@ -47,6 +47,15 @@ class Server:
         threading.Thread(target=self._drain, daemon=True).start()
         self.url = f"http://127.0.0.1:{port}"
         self.client = httpx.Client(base_url=self.url, timeout=60)
+        while True:  # with --workers the port is bound before the workers listen
+            try:
+                self.client.get("/health")
+                break
+            except httpx.ConnectError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("no answer:\n" + "".join(self.lines)) from None
+                time.sleep(0.1)
 
     def _drain(self):
         for line in self.proc.stderr:
@@ -470,4 +479,38 @@ def test_hot_swap_during_requests_fails_and_mixes_nothing(tmp_path):
         assert srv.client.get("/health").json()["tracks"] == 41
     finally:
         stop.set()
+        srv.close()
+
+
+def test_upload_past_the_timeout_is_503_and_lookups_go_on(model_server):
+    _, _, store_path, data = model_server
+    model_path = store_path.parent / "model.skops"
+    srv = Server("--store", str(store_path), "--model", str(model_path), "--embed-timeout", "0.001")
+    try:
+        wav, headers = _wav(data[0], 8000), {"content-type": "audio/wav"}
+        # decoding, the mel spectrogram and the network take far more than 1 ms
+        _check_error(srv.client.post("/similar", content=wav, headers=headers), 503, "timeout")
+        r = srv.client.post("/similar", content=wav, headers=headers)
+        assert r.status_code == 503 and r.json()["error"]["code"] in {"busy", "timeout"}
+        assert srv.client.get(f"/tracks/{_track('clip 1/♪')}/similar").status_code == 200
+
+        def idle():
+            text = srv.client.get("/metrics").text
+            return re.search(r"^sklearn_music_embed_in_flight 0$", text, re.M) is not None
+
+        _wait_for(idle, "the embedding threads to end")
+    finally:
+        srv.close()
+
+
+def test_several_workers(str_store):
+    path, ids = str_store
+    srv = Server("--store", str(path), "--workers", "2")
+    try:
+        store = SimilarityStore(path)
+        for tid in ids[:20]:
+            r = srv.client.get(f"/tracks/{_track(tid)}/similar", params={"k": 2})
+            assert r.status_code == 200, r.text
+            assert [d["track_id"] for d in r.json()] == [t for t, _ in store.similar(tid, k=2)]
+    finally:
         srv.close()
