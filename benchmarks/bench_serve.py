@@ -3,9 +3,11 @@
 The server (``python -m sklearn_music serve``) runs as a subprocess on
 127.0.0.1; an asyncio client keeps ``--clients`` HTTP/1.1 keep-alive
 connections busy with ``GET /tracks/{id}/similar?k=10`` for random stored ids
-for ``--seconds``. Meanwhile the store file is atomically replaced
-``--swaps`` times, alternating between two versions (the second is the first
-plus 100 tracks added with ``SimilarityStore.add``), as a rebuild would; every
+for ``--seconds`` (both store files are read once before, to start in the page
+cache, and a 2-second warm-up run precedes the measured one). Meanwhile the
+store file is atomically replaced ``--swaps`` times, alternating between two
+versions (the second is the first plus 100 tracks added with
+``SimilarityStore.add``), as a rebuild would; every
 response is checked (status 200, 10 results, the version header names a
 version the client knows). It prints requests/s, p50/p99/p99.9 latency and the
 failed requests, plus, side by side, the rate of direct in-process
@@ -263,6 +265,13 @@ def _cpu_seconds(pid):
     return total
 
 
+def _warm(path):
+    """Read a file once, so that its pages start in the page cache."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
 def _percentiles(lat):
     ms = np.asarray(lat) * 1e3
     return {q: float(np.percentile(ms, q)) for q in (50, 99, 99.9)}
@@ -288,6 +297,8 @@ def run(args):
         f"GET /tracks/{quote(t, safe='')}/similar?k={K} HTTP/1.1\r\nHost: l\r\n\r\n".encode()
         for t in ids
     ]
+    for path in (a, b):
+        _warm(path)
     load_before = os.getloadavg()[0]
     direct_rate, direct_lat = _direct(a, ids, args.baseline_seconds, K)
     port = _free_port()

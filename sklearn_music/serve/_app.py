@@ -233,7 +233,10 @@ class _Service:
         self.embedder, self.sr = _embedding_part(model) if model is not None else (None, None)
         n = settings["embed_concurrency"]
         self.pool = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="embed")
-        self.thread_stores = ThreadStores(store)
+        self.recommend_pool = concurrent.futures.ThreadPoolExecutor(
+            2, thread_name_prefix="recommend"
+        )
+        self.thread_stores = ThreadStores(store)  # one store per pool thread
         self.embed_slots = asyncio.Semaphore(n)  # binds to the loop on first use
         self.embed_running = 0
 
@@ -300,7 +303,13 @@ class _Service:
           422: {description: bad body, history or k}
         """
         body = await _body(request, self.settings["max_json_bytes"])
-        store = self.holder.get()  # after the last await
+        # a long history costs milliseconds: off the event loop, so lookups go on
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.recommend_pool, self._recommend, body)
+
+    def _recommend(self, body):
+        holder = self.thread_stores.get()  # this thread's store, at the current version
+        store = holder.store
         history, k = _history(body, store, self.settings["max_history"], self.settings["max_k"])
         try:
             pairs = store.recommend(history, k=k)
@@ -308,7 +317,7 @@ class _Service:
             raise APIError(404, "unknown_track", str(exc.args[0])) from None
         except ValueError as exc:
             raise APIError(422, "invalid_parameter", str(exc)) from None
-        return _json(_pairs(pairs), self.holder.version)
+        return _json(_pairs(pairs), holder.version)
 
     async def similar_audio(self, request):
         """Tracks most similar to an uploaded audio file (the body), best first.
@@ -504,6 +513,7 @@ def build_app(store, *, model=None, **settings):
     async def lifespan(app):
         yield
         service.pool.shutdown(wait=False, cancel_futures=True)
+        service.recommend_pool.shutdown(wait=False, cancel_futures=True)
         service.holder.close()
 
     app = Starlette(

@@ -112,7 +112,7 @@ class StoreHolder:
 
 
 class ThreadStores:
-    """One :class:`StoreHolder` per thread (for the embedding endpoint's pool)."""
+    """One :class:`StoreHolder` per thread (for the threads of the service's pools)."""
 
     def __init__(self, path):
         self.path = path
