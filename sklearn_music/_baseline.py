@@ -202,7 +202,7 @@ class MFCCStatistics(_MelFrontend):
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Get the names of the output features.
 
         Parameters
         ----------

@@ -199,7 +199,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         Returns
         -------
         S : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
-            float32 spectrograms; a list of ``(n_mels, n_frames_i)`` arrays when the
+            Spectrograms of dtype float32; a list of ``(n_mels, n_frames_i)`` arrays when the
             tracks give different numbers of frames (see Notes).
 
         Raises

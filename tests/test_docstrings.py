@@ -42,13 +42,9 @@ IGNORED_IN_METHODS = {"EX01"}
 # other branches of the architecture pass rewrite. Delete an entry once it is fixed.
 _OTHER_BRANCH = "fixed in another branch"
 XFAIL = {
-    "sklearn_music._baseline.MFCCStatistics.get_feature_names_out": ({"SS05"}, _OTHER_BRANCH),
     "sklearn_music._factors.ImplicitFactors.item_factors_for": ({"SS05"}, _OTHER_BRANCH),
     "sklearn_music._factors.ImplicitFactors.user_factors_for": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music._mel.MelSpectrogramTransformer.transform": ({"RT04"}, _OTHER_BRANCH),
     "sklearn_music.datasets._base.clear_data_home": ({"RT03"}, _OTHER_BRANCH),
-    "sklearn_music.store.SimilarityStore.add": ({"RT03"}, _OTHER_BRANCH),
-    "sklearn_music.store.SimilarityStore.close": ({"RT03"}, _OTHER_BRANCH),
 }
 
 

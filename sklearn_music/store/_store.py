@@ -143,10 +143,6 @@ class SimilarityStore:
     def close(self):
         """Close the database connection.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -483,10 +479,6 @@ class SimilarityStore:
         verbose : bool, default=False
             Show a progress bar while writing.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -538,10 +530,6 @@ class SimilarityStore:
         **kwargs : dict
             Passed to :meth:`build` (``n_neighbors``, ``metric``...).
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -584,10 +572,6 @@ class SimilarityStore:
             New ids, of the store's id type, not already in the store.
         batch_size : int, default=65536
             Stored vectors read per chunk of the scan.
-
-        Returns
-        -------
-        None
 
         Notes
         -----
