@@ -244,6 +244,11 @@ def test_health_metrics_and_openapi(server, str_store):
         "/health",
         "/metrics",
     }
+    for path, operations in paths.items():  # each response is {"description": text}
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                assert list(response) == ["description"], (path, status, response)
+                assert isinstance(response["description"], str), (path, status)
     assert "post" in paths["/similar"] and "415" in {
         str(s) for s in paths["/similar"]["post"]["responses"]
     }
@@ -514,3 +519,28 @@ def test_several_workers(str_store):
             assert [d["track_id"] for d in r.json()] == [t for t, _ in store.similar(tid, k=2)]
     finally:
         srv.close()
+
+
+def test_app_in_process_on_another_thread(str_store):
+    """create_app in one thread, the event loop in another (as Starlette's TestClient runs)."""
+    import warnings
+
+    from sklearn_music.serve import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TestClient's notice about its httpx backend
+        from starlette.testclient import TestClient
+
+        path, ids = str_store
+        with TestClient(create_app(path, max_k=3)) as client:
+            r = client.get(f"/tracks/{_track(ids[5])}/similar?k=2")
+            assert r.json() == [
+                {"track_id": t, "score": s} for t, s in SimilarityStore(path).similar(ids[5], k=2)
+            ]
+            _check_error(
+                client.get(f"/tracks/{_track(ids[5])}/similar?k=4"), 422, "invalid_parameter"
+            )
+    with pytest.raises(FileNotFoundError, match="no similarity store"):
+        create_app(path.with_name("missing.db"))
+    with pytest.raises(ValueError, match="max_k=0"):
+        create_app(path, max_k=0)

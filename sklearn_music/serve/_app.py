@@ -204,7 +204,8 @@ class _FastSimilar:
             k = int(m.group(1))
         if not 1 <= k <= self.max_k:
             return None, None
-        store = self.service.holder.get()
+        holder = self.service.stores.get()
+        store = holder.store
         if store.id_type is int:
             if not _INT_ID.match(text):
                 return None, None
@@ -215,7 +216,7 @@ class _FastSimilar:
             return None, None
         data = [{"track_id": t, "score": s} for t, s in pairs]
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        return body, self.service.holder.version.encode()
+        return body, holder.version.encode()
 
 
 # --------------------------------------------------------------------------- #
@@ -226,7 +227,11 @@ class _Service:
 
     def __init__(self, store, *, model, settings):
         self.settings = settings
-        self.holder = StoreHolder(store, check_interval=settings["check_interval"])
+        StoreHolder(store).close()  # a missing or bad store fails here, in the caller
+        # one connection per thread (sqlite3 objects are per thread): the event
+        # loop's, looking for a new file at most every check_interval, and the
+        # pool threads', which look on every request
+        self.stores = ThreadStores(store, check_interval=settings["check_interval"])
         self.store_path = store
         self.model = model
         self.metrics = Metrics()
@@ -236,7 +241,7 @@ class _Service:
         self.recommend_pool = concurrent.futures.ThreadPoolExecutor(
             2, thread_name_prefix="recommend"
         )
-        self.thread_stores = ThreadStores(store)  # one store per pool thread
+        self.thread_stores = ThreadStores(store, check_interval=0.0)
         self.embed_slots = asyncio.Semaphore(n)  # binds to the loop on first use
         self.embed_running = 0
 
@@ -255,13 +260,14 @@ class _Service:
           422: {description: bad k}
         """
         k = _k(request, self.settings["max_k"])
-        store = self.holder.get()  # no await from here on: one version per request
+        holder = self.stores.get()  # no await from here on: one version per request
+        store = holder.store
         tid = _track_id(request.path_params["track_id"], store)
         try:
             pairs = store.similar(tid, k=k)
         except KeyError:
             raise APIError(404, "unknown_track", f"unknown track id {tid!r}") from None
-        return _json(_pairs(pairs), self.holder.version)
+        return _json(_pairs(pairs), holder.version)
 
     async def vector(self, request):
         """A stored track's vector.
@@ -274,13 +280,14 @@ class _Service:
           200: {description: "{track_id, vector}"}
           404: {description: unknown track id}
         """
-        store = self.holder.get()
+        holder = self.stores.get()
+        store = holder.store
         tid = _track_id(request.path_params["track_id"], store)
         try:
             v = store.vector(tid)
         except KeyError:
             raise APIError(404, "unknown_track", f"unknown track id {tid!r}") from None
-        return _json({"track_id": tid, "vector": v.tolist()}, self.holder.version)
+        return _json({"track_id": tid, "vector": v.tolist()}, holder.version)
 
     async def recommend(self, request):
         """Top-k tracks for a listening history (tracks in it are left out).
@@ -294,13 +301,13 @@ class _Service:
                 type: object
                 required: [history]
                 properties:
-                  history: {type: array, items: {type: [string, integer]}}
+                  history: {type: array, items: {oneOf: [{type: string}, {type: integer}]}}
                   k: {type: integer, minimum: 1, default: 10}
         responses:
           200: {description: "[{track_id, score}], best first"}
           404: {description: a history id is not stored}
           413: {description: body too large}
-          422: {description: bad body, history or k}
+          422: {description: "bad body, history or k"}
         """
         body = await _body(request, self.settings["max_json_bytes"])
         # a long history costs milliseconds: off the event loop, so lookups go on
@@ -398,17 +405,18 @@ class _Service:
         responses:
           200: {description: "{status, tracks, dim, metric, id_type, version, model}"}
         """
-        store = self.holder.get()
+        holder = self.stores.get()
+        store = holder.store
         info = {
             "status": "ok",
             "tracks": len(store),
             "dim": store.dim,
             "metric": store.metric,
             "id_type": store.id_type.__name__,
-            "version": self.holder.version,
+            "version": holder.version,
             "model": self.model is not None,
         }
-        return _json(info, self.holder.version)
+        return _json(info, holder.version)
 
     async def metrics_text(self, request):
         """Request counts and latency histogram, Prometheus text format.
@@ -418,18 +426,19 @@ class _Service:
         responses:
           200: {description: Prometheus text exposition format 0.0.4}
         """
-        store = self.holder.get()
+        holder = self.stores.get()
+        store = holder.store
         gauges = {
             "sklearn_music_store_tracks": ("gauge", "Tracks in the served store.", len(store)),
             "sklearn_music_store_swaps_total": (
                 "counter",
                 "Switches to a newly published store file.",
-                self.holder.swaps,
+                holder.swaps,
             ),
             "sklearn_music_store_swap_failures_total": (
                 "counter",
                 "New store files that could not be opened.",
-                self.holder.swap_failures,
+                holder.swap_failures,
             ),
             "sklearn_music_embed_in_flight": (
                 "gauge",
@@ -514,7 +523,7 @@ def build_app(store, *, model=None, **settings):
         yield
         service.pool.shutdown(wait=False, cancel_futures=True)
         service.recommend_pool.shutdown(wait=False, cancel_futures=True)
-        service.holder.close()
+        service.stores.close()  # the event loop's thread: the one that runs this
 
     app = Starlette(
         routes=routes,

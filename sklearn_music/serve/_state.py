@@ -112,18 +112,32 @@ class StoreHolder:
 
 
 class ThreadStores:
-    """One :class:`StoreHolder` per thread (for the threads of the service's pools)."""
+    """One :class:`StoreHolder` per thread, opened on the thread's first request.
 
-    def __init__(self, path):
+    The event loop's thread (whichever thread the ASGI server runs it in) and
+    each pool thread get their own connection to the current file.
+    """
+
+    def __init__(self, path, *, check_interval):
         self.path = path
+        self.check_interval = check_interval
         self._local = threading.local()
 
     def get(self):
+        """This thread's holder, switched to a newly published file if there is one."""
         holder = getattr(self._local, "holder", None)
         if holder is None:
-            holder = self._local.holder = StoreHolder(self.path, check_interval=0.0)
-        holder.get()
+            holder = self._local.holder = StoreHolder(self.path, check_interval=self.check_interval)
+        else:
+            holder.get()
         return holder
+
+    def close(self):
+        """Close this thread's store, if it opened one."""
+        holder = getattr(self._local, "holder", None)
+        if holder is not None:
+            holder.close()
+            self._local.holder = None
 
 
 # --------------------------------------------------------------------------- #
