@@ -4,10 +4,9 @@ import functools
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db
+from .utils._sklearn_compat import Interval, _fit_context
 
 __all__ = ["MFCCStatistics"]
 

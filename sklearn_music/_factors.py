@@ -13,15 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_params
 
 __all__ = ["ImplicitFactors"]
 
@@ -446,7 +442,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return np.asarray(rows, dtype=np.intp)
 
     def item_factors_for(self, track_ids):
-        """Factors of the given tracks.
+        """Look up the factors of the given tracks.
 
         Parameters
         ----------
@@ -475,7 +471,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.item_factors_[self._rows(track_ids, self._track_index, "track")]
 
     def user_factors_for(self, user_ids):
-        """Factors of the given users.
+        """Look up the factors of the given users.
 
         Parameters
         ----------
@@ -503,6 +499,14 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         return self.user_factors_[self._rows(user_ids, self._user_index, "user")]
 
+    @validate_params(
+        {
+            "user": "no_validation",  # looked up in user_ids_, a KeyError names it
+            "n": [Interval(Integral, 1, None, closed="left")],
+            "exclude_seen": ["boolean"],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def recommend(self, user, n=10, *, exclude_seen=True):
         """Best tracks for a user of the training data.
 
@@ -543,8 +547,6 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ['c', 'd']
         """
         check_is_fitted(self)
-        if not isinstance(n, Integral) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer")
         row = self._rows(user, self._user_index, "user")[0]
         scores = self.item_factors_ @ self.user_factors_[row]
         candidates = np.arange(len(scores))

@@ -16,10 +16,10 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array
 
 from .io import AudioLoadError, load_audio
+from .utils._sklearn_compat import Interval
 
 # frames per FFT block: small enough to stay in cache, large enough to amortise
 _BLOCK_FRAMES = 64

@@ -4,10 +4,9 @@ import functools
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db, _stack_or_list
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["MelSpectrogramTransformer"]
 

@@ -158,28 +158,33 @@ def _cmd_fit(args):
     return 0
 
 
+def _skip_or_fail(args, track_id, exc, skipped):
+    """An unreadable file: fatal, or with ``--skip-errors`` reported and counted."""
+    if not args.skip_errors:
+        raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
+    _warn(args, f"skipping {track_id}: {exc}")
+    skipped.append(track_id)
+
+
 def _embed_batch(embedder, paths, ids, args, skipped):
-    """Embed a batch of files; a file that cannot be read is skipped or fatal."""
+    """Embed a batch of files: ``(vectors or None, ids of the embedded files)``.
+
+    When a file of the batch cannot be read, the files are embedded one at a time so
+    that only the unreadable ones are skipped (or the first one is fatal).
+    """
+    import numpy as np
+
     from .io import AudioLoadError
 
     try:
         return embedder.transform([str(p) for p in paths]), list(ids)
-    except AudioLoadError:
+    except AudioLoadError as exc:
         if len(paths) == 1:
-            raise
-    vectors, kept = [], []
-    for p, tid in zip(paths, ids):
-        try:
-            vectors.append(embedder.transform([str(p)]))
-        except AudioLoadError as exc:
-            if not args.skip_errors:
-                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
-            _warn(args, f"skipping {tid}: {exc}")
-            skipped.append(tid)
-            continue
-        kept.append(tid)
-    import numpy as np
-
+            _skip_or_fail(args, ids[0], exc, skipped)
+            return None, []
+    parts = [_embed_batch(embedder, [p], [t], args, skipped) for p, t in zip(paths, ids)]
+    vectors = [v for v, _ in parts if v is not None]
+    kept = [t for _, k in parts for t in k]
     return (np.vstack(vectors) if vectors else None), kept
 
 
@@ -187,7 +192,6 @@ def _cmd_index(args):
     import numpy as np
     from sklearn.pipeline import Pipeline
 
-    from .io import AudioLoadError
     from .persistence import load_model
     from .store import SimilarityStore
 
@@ -202,16 +206,8 @@ def _cmd_index(args):
     skipped, all_vectors, all_ids = [], [], []
     starts = range(0, len(files), args.batch_size)
     for start in _progress(starts, args.verbose, desc="embedding", unit="batch"):
-        paths = files[start : start + args.batch_size]
-        batch_ids = ids[start : start + args.batch_size]
-        try:
-            vectors, kept = _embed_batch(embedder, paths, batch_ids, args, skipped)
-        except AudioLoadError as exc:
-            if not args.skip_errors:
-                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
-            _warn(args, f"skipping {batch_ids[0]}: {exc}")
-            skipped.append(batch_ids[0])
-            continue
+        batch = slice(start, start + args.batch_size)
+        vectors, kept = _embed_batch(embedder, files[batch], ids[batch], args, skipped)
         if vectors is not None:
             all_vectors.append(vectors)
             all_ids.extend(kept)
@@ -280,23 +276,23 @@ def _positive_int(text):
 
 
 def _build_parser():
-    # the options are accepted before and after the subcommand; the
-    # subcommands' copies default to SUPPRESS so they don't reset the top level's
-    top, common = (argparse.ArgumentParser(add_help=False) for _ in range(2))
-    for p, default in ((top, False), (common, argparse.SUPPRESS)):
-        p.add_argument(
-            "-v",
-            "--verbose",
-            action="store_true",
-            default=default,
-            help="show progress bars and training progress",
-        )
-        p.add_argument(
-            "--debug",
-            action="store_true",
-            default=default,
-            help="show the full traceback of an error",
-        )
+    # -v and --debug are accepted before and after the subcommand: the top parser
+    # and every subcommand take them from `common`, whose SUPPRESS default keeps a
+    # subcommand from resetting what the top level set (main fills in False)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show progress bars and training progress",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,

@@ -161,3 +161,19 @@ def test_package_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_private_sklearn_names_come_through_the_compat_module():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in MODULES.values()
+        if path.name != "_sklearn_compat.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("sklearn")
+        and (
+            any(part.startswith("_") for part in node.module.split("."))
+            or any(a.name.startswith("_") for a in node.names)
+        )
+    ]
+    assert offenders == []

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music.datasets import (
     clear_data_home,
@@ -25,6 +24,7 @@ from sklearn_music.datasets import (
     make_tracks,
 )
 from sklearn_music.datasets._synth import _GENRES, _genre_spec
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 # --------------------------------------------------------------------------- make_tracks
 
@@ -221,6 +221,7 @@ def _mfcc_baseline(random_state):
     return genre_acc, artist_acc, len(b.genre_names), len(b.artist_names)
 
 
+@pytest.mark.slow  # synthesises 200 ten-second clips and their MFCCs: about 25 s
 def test_make_tracks_mfcc_baseline_is_informative_but_not_perfect():
     genre_acc, artist_acc, n_genres, n_artists = _mfcc_baseline(0)
     assert 1.5 / n_genres < genre_acc < 0.97, genre_acc

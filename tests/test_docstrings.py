@@ -38,14 +38,8 @@ IGNORED = {
 # checked on functions and classes, not on methods: the class's Examples show them
 IGNORED_IN_METHODS = {"EX01"}
 
-# per-object exceptions, {import path: (codes, reason)}: docstrings in files that
-# other branches of the architecture pass rewrite. Delete an entry once it is fixed.
-_OTHER_BRANCH = "fixed in another branch"
-XFAIL = {
-    "sklearn_music._factors.ImplicitFactors.item_factors_for": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music._factors.ImplicitFactors.user_factors_for": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music.datasets._base.clear_data_home": ({"RT03"}, _OTHER_BRANCH),
-}
+# per-object exceptions, {import path: (codes, reason)}; none today.
+XFAIL = {}
 
 
 def _public_methods(cls):

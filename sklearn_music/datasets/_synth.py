@@ -15,7 +15,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import signal
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from ..utils._sklearn_compat import Interval, validate_params
 
 __all__ = ["make_tracks"]
 
@@ -393,16 +394,6 @@ def _harmonic_sum(phase, gains, seg):
 
 def _scaled(gain, x, seg):
     return (gain[seg] if np.ndim(gain) else np.float32(gain)) * x
-
-
-def _segments(onsets, n_samples):
-    """Index of the segment each sample belongs to, and the samples since its onset.
-
-    ``onsets`` must be increasing and start at 0; segments past ``n_samples`` are empty.
-    """
-    bounds = np.minimum(np.append(onsets, n_samples), n_samples)
-    seg = np.repeat(np.arange(len(onsets)), np.diff(bounds))
-    return seg, np.arange(n_samples) - onsets[seg]
 
 
 def _rms_normalise(x):

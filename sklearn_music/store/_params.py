@@ -3,7 +3,7 @@
 import os
 from numbers import Integral
 
-from sklearn.utils._param_validation import (
+from ..utils._sklearn_compat import (
     Interval,
     make_constraint,
     validate_parameter_constraints,
