@@ -143,7 +143,7 @@ def _free_port():
 
 
 def _start_server(live, port, workers, cpus):
-    cmd = [sys.executable, "-m", "sklearn_music.serve", "--store", str(live)]
+    cmd = [sys.executable, "-m", "sklearn_music", "serve", "--store", str(live)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     cmd += ["--check-interval-ms", "100"]
     root = str(Path(__file__).resolve().parents[1])

@@ -6,6 +6,7 @@ Subcommands::
     sklearn-music index MUSIC_DIR --model model.skops --store tracks.db [--skip-errors]
     sklearn-music similar TRACK --store tracks.db -k 10
     sklearn-music recommend TRACK [TRACK ...] --store tracks.db -k 10
+    sklearn-music serve --store tracks.db [--model model.skops] [--port 8000] [--workers N]
     sklearn-music demo
 
 Exit status: 0 on success, 1 on a runtime error (a one-line message on
@@ -19,7 +20,8 @@ tracks) and saves the fitted pipeline with
 :func:`sklearn_music.persistence.save_model`. ``index`` embeds any folder of
 audio with a saved model and writes a
 :class:`~sklearn_music.store.SimilarityStore` whose track ids are the paths
-relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it.
+relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it; ``serve``
+serves it over HTTP (:mod:`sklearn_music.serve`, the ``serve`` extra).
 """
 
 import argparse
@@ -438,6 +440,10 @@ def _build_parser():
         help="training epochs (default: the demo's)",
     )
     p.set_defaults(func=_cmd_demo)
+
+    from .serve import add_serve_parser  # light: the web framework loads in run_serve
+
+    add_serve_parser(sub, parents=[common])
     return parser
 
 

@@ -25,11 +25,11 @@ HOSTILE = ["a/b/../c", "line\nbreak", "tab\there", "ünï cödé ♫", "100%25 %
 
 
 class Server:
-    """``python -m sklearn_music.serve`` on a free loopback port."""
+    """``python -m sklearn_music serve`` on a free loopback port."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, command=("sklearn_music", "serve")):
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "sklearn_music.serve", *args]
+        cmd = [sys.executable, "-m", *command, *args]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", "info"]
         self.proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
         self.lines = []
@@ -510,7 +510,7 @@ def test_upload_past_the_timeout_is_503_and_lookups_go_on(model_server):
 
 def test_several_workers(str_store):
     path, ids = str_store
-    srv = Server("--store", str(path), "--workers", "2")
+    srv = Server("--store", str(path), "--workers", "2", command=("sklearn_music.serve",))
     try:
         store = SimilarityStore(path)
         for tid in ids[:20]:

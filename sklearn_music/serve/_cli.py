@@ -6,13 +6,15 @@ import os
 _ENV = "SKLEARN_MUSIC_SERVE_CONFIG"
 
 
-def add_serve_parser(subparsers):
+def add_serve_parser(subparsers, *, parents=()):
     """Add the ``serve`` subcommand to the ``sklearn-music`` command line.
 
     Parameters
     ----------
     subparsers : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
+    parents : sequence of argparse.ArgumentParser, default=()
+        Parsers whose options the subcommand takes too (as ``--debug``).
 
     Returns
     -------
@@ -30,6 +32,7 @@ def add_serve_parser(subparsers):
     """
     p = subparsers.add_parser(
         "serve",
+        parents=list(parents),
         help="serve a similarity store over HTTP",
         description=(
             "Serve a similarity store over HTTP (Starlette on uvicorn): similar tracks, "
