@@ -23,7 +23,7 @@ from sklearn_music.datasets import (
     load_audio_folder,
     make_tracks,
 )
-from sklearn_music.datasets._synth import _GENRES, _genre_spec
+from sklearn_music.datasets._genres import _GENRES, _genre_spec
 from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 # --------------------------------------------------------------------------- make_tracks
@@ -147,7 +147,7 @@ def test_make_tracks_too_short():
 def test_render_voice_matches_direct_synthesis(vibrato):
     # The vectorised voice (closed-form phase, Chebyshev harmonics, per-note aliasing
     # guard) equals a direct sample-by-sample phase accumulation of the same notes.
-    from sklearn_music.datasets._synth import _render_voice
+    from sklearn_music.datasets._render import _render_voice
 
     sr, n = 8000, 12000
     onsets = np.array([0, 3000, 7000, 11000])
@@ -186,10 +186,10 @@ def test_render_voice_matches_direct_synthesis(vibrato):
 
 
 def test_make_tracks_same_output_whatever_the_block_size(monkeypatch):
-    from sklearn_music.datasets import _synth
+    from sklearn_music.datasets import _render
 
     whole = make_tracks(3, duration=0.5, random_state=0).data
-    monkeypatch.setattr(_synth, "_BLOCK", 1000)  # 8 blocks per clip, the last one short
+    monkeypatch.setattr(_render, "_BLOCK", 1000)  # 8 blocks per clip, the last one short
     np.testing.assert_array_equal(make_tracks(3, duration=0.5, random_state=0).data, whole)
 
 
