@@ -68,6 +68,7 @@ would -- never blocked by a writer -- without that hazard, so the published
 file uses no journal at all.
 """
 
+from ._format import StoreError
 from ._store import SimilarityStore
 
-__all__ = ["SimilarityStore"]
+__all__ = ["SimilarityStore", "StoreError"]

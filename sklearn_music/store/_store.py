@@ -1,6 +1,9 @@
 """The :class:`SimilarityStore` class: open, query, build and update a store."""
 
+import contextlib
+import functools
 import os
+import sqlite3
 from numbers import Integral
 from pathlib import Path
 
@@ -14,6 +17,28 @@ from ._files import connect_readonly, writer_lock
 from ._params import BATCH_SIZE, PATH, RECOMMEND, check_k, check_query_params
 
 __all__ = ["SimilarityStore"]
+
+
+@contextlib.contextmanager
+def _damage_as_store_error(path):
+    """Turn SQLite's report of a damaged file into a :class:`StoreError` naming ``path``."""
+    try:
+        yield
+    except sqlite3.ProgrammingError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise fmt.StoreError(path, f"damaged file ({exc})") from None
+
+
+def _checked(method):
+    """Run a query method with SQLite's errors turned into :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _damage_as_store_error(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class SimilarityStore:
@@ -60,6 +85,13 @@ class SimilarityStore:
     :meth:`refresh` switches to the current file. Use one store object per
     thread (it wraps one :mod:`sqlite3` connection).
 
+    Raises
+    ------
+    StoreError
+        If the file is not a similarity store or is damaged: checked when the
+        store is opened (schema, format version, meta values against the rows,
+        a truncated file) and for every row that a lookup reads.
+
     Examples
     --------
     >>> import numpy as np
@@ -86,23 +118,27 @@ class SimilarityStore:
         if not self.path.is_file():
             raise FileNotFoundError(f"no similarity store at {str(self.path)!r}")
         st = os.stat(self.path)
-        conn = connect_readonly(self.path)
+        fmt.check_file(self.path, st.st_size)
+        conn = None
         try:
-            meta = fmt.read_meta(conn, self.path)
+            with _damage_as_store_error(self.path):
+                conn = connect_readonly(self.path)
+                meta = fmt.read_meta(conn, self.path)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
         if self._conn is not None:
             self._conn.close()
         self._conn = conn
         self._stat = (st.st_dev, st.st_ino, st.st_mtime_ns)
         self._meta = meta
-        self.dim = int(meta["dim"])
+        self.dim = meta["dim"]
         self.metric = meta["metric"]
-        self.n_neighbors = int(meta["n_neighbors"])
+        self.n_neighbors = meta["n_neighbors"]
         self.id_type = int if meta["id_type"] == "int" else str
-        self.created = meta["created"]
-        self._n_tracks = int(meta["n_tracks"])
+        self.created = meta.get("created", "")
+        self._n_tracks = meta["n_tracks"]
 
     def refresh(self):
         """Switch to the current file if a build or add replaced it.
@@ -174,25 +210,41 @@ class SimilarityStore:
     def _to_id(self, key):
         return int(key) if self.id_type is int else key
 
+    def _has_row(self, table, key):
+        return bool(
+            self._conn.execute(f"SELECT 1 FROM {table} WHERE track_id = ?", (key,)).fetchall()
+        )
+
+    def _missing(self, track_id, key, table, other, where=""):
+        """The error for a key absent from ``table``: KeyError, or StoreError if ``other``
+        (the other table) has it (a damaged index)."""
+        if self._has_row(other, key):
+            return fmt.StoreError(
+                self.path, f"track {track_id!r} is in the {other} table but not in {table}"
+            )
+        return KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
+
     # ------------------------------------------------------------- mapping
     def __len__(self):
         return self._n_tracks
 
+    @_checked
     def __contains__(self, track_id):
         self._check_open()
         try:
             key = self._key(track_id)
         except KeyError:
             return False
-        return bool(
-            self._conn.execute("SELECT 1 FROM neighbors WHERE track_id = ?", (key,)).fetchall()
-        )
+        return self._has_row("neighbors", key)
 
     def __iter__(self):
         self._check_open()
-        return map(self._to_id, fmt.iter_keys(self._conn))
+        keys = fmt.iter_keys(self._conn, self.path, self.id_type.__name__, self._n_tracks)
+        with _damage_as_store_error(self.path):
+            yield from map(self._to_id, keys)
 
     # ------------------------------------------------------------- lookups
+    @_checked
     def similar(self, track_id, *, k=10):
         """Return the tracks most similar to a stored track.
 
@@ -234,12 +286,13 @@ class SimilarityStore:
             "SELECT data FROM neighbors WHERE track_id = ?", (key,)
         ).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}: not in {str(self.path)!r}")
-        scores, keys = fmt.unpack(rows[0][0])
+            raise self._missing(track_id, key, "neighbors", "tracks")
+        scores, keys = fmt.unpack(rows[0][0], self.path, key, self.id_type.__name__)
         if self.id_type is int:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
 
+    @_checked
     def vector(self, track_id):
         """Return a stored track's vector.
 
@@ -273,12 +326,13 @@ class SimilarityStore:
         key = self._key(track_id)
         rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
-        return fmt.decode_vector(rows[0][0])
+            raise self._missing(track_id, key, "tracks", "neighbors", where)
+        return fmt.decode_vector(rows[0][0], self.dim, self.path, key)
 
     def _vectors(self, track_ids, what="history"):
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
+    @_checked
     def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
         """Recommend tracks for a listening history.
 
@@ -343,7 +397,8 @@ class SimilarityStore:
             q /= norm
         exclude = {self._key(t) for t in history}
         if exhaustive:
-            chunks = ((keys, X) for keys, X, _ in fmt.scan(self._conn, self.dim, batch_size))
+            scan = fmt.scan(self._conn, self.dim, batch_size, self.path, self.id_type.__name__)
+            chunks = ((keys, X) for keys, X, _ in scan)
             best_s, best_k = search.best_of(chunks, q, exclude=exclude, k=k, metric=self.metric)
         else:
             best_s, best_k = self._best_of_similar(q, history, exclude, k)
@@ -499,6 +554,7 @@ class SimilarityStore:
         {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": BATCH_SIZE},
         prefer_skip_nested_validation=True,
     )
+    @_checked
     def add(self, vectors, track_ids, *, batch_size=65536):
         """Add tracks to the store without a full rebuild.
 
@@ -556,7 +612,7 @@ class SimilarityStore:
             _write.check_not_stored(self._conn, self.path, new_keys, track_ids)
             _write.add_tracks(
                 self.path,
-                fmt.scan(self._conn, self.dim, batch_size),
+                fmt.scan(self._conn, self.dim, batch_size, self.path, self.id_type.__name__),
                 X_new,
                 new_keys,
                 dict(

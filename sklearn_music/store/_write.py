@@ -147,7 +147,7 @@ def add_tracks(path, chunks, X_new, new_keys, meta):
     )
     with private_write(path, copy_current=True, lock=False) as conn:
         changed = {}
-        for key, old_s, old_k in fmt.read_lists(conn, list(candidates)):
+        for key, old_s, old_k in fmt.read_lists(conn, list(candidates), path, meta["id_type"]):
             cs, ck = candidates[key]
             changed[key] = search.merge(old_s, old_k, cs, ck, k)
         fmt.update_lists(conn, changed, n_neighbors=k)
