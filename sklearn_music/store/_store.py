@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _format as fmt
+from . import _read as rd
 from . import _search as search
 from . import _write
 from ._files import connect_readonly, writer_lock
@@ -27,7 +28,7 @@ def _damage_as_store_error(path):
     except sqlite3.ProgrammingError:
         raise
     except sqlite3.DatabaseError as exc:
-        raise fmt.StoreError(path, f"damaged file ({exc})") from None
+        raise rd.StoreError(path, f"damaged file ({exc})") from None
 
 
 def _checked(method):
@@ -118,12 +119,12 @@ class SimilarityStore:
         if not self.path.is_file():
             raise FileNotFoundError(f"no similarity store at {str(self.path)!r}")
         st = os.stat(self.path)
-        fmt.check_file(self.path, st.st_size)
+        rd.check_file(self.path, st.st_size)
         conn = None
         try:
             with _damage_as_store_error(self.path):
                 conn = connect_readonly(self.path)
-                meta = fmt.read_meta(conn, self.path)
+                meta, info = rd.read_meta(conn, self.path)
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -133,6 +134,7 @@ class SimilarityStore:
         self._conn = conn
         self._stat = (st.st_dev, st.st_ino, st.st_mtime_ns)
         self._meta = meta
+        self._info = info
         self.dim = meta["dim"]
         self.metric = meta["metric"]
         self.n_neighbors = meta["n_neighbors"]
@@ -219,7 +221,7 @@ class SimilarityStore:
         """The error for a key absent from ``table``: KeyError, or StoreError if ``other``
         (the other table) has it (a damaged index)."""
         if self._has_row(other, key):
-            return fmt.StoreError(
+            return rd.StoreError(
                 self.path, f"track {track_id!r} is in the {other} table but not in {table}"
             )
         return KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
@@ -239,7 +241,7 @@ class SimilarityStore:
 
     def __iter__(self):
         self._check_open()
-        keys = fmt.iter_keys(self._conn, self.path, self.id_type.__name__, self._n_tracks)
+        keys = rd.iter_keys(self._conn, self._info)
         with _damage_as_store_error(self.path):
             yield from map(self._to_id, keys)
 
@@ -283,11 +285,11 @@ class SimilarityStore:
         k = check_k(k, "SimilarityStore.similar")
         key = self._key(track_id)
         rows = self._conn.execute(
-            "SELECT data FROM neighbors WHERE track_id = ?", (key,)
+            f"SELECT {self._info.list_columns} FROM neighbors WHERE track_id = ?", (key,)
         ).fetchall()
         if not rows:
             raise self._missing(track_id, key, "neighbors", "tracks")
-        scores, keys = fmt.unpack(rows[0][0], self.path, key, self.id_type.__name__)
+        scores, keys = rd.list_row(self._info, key, rows[0])
         if self.id_type is int:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
@@ -324,10 +326,15 @@ class SimilarityStore:
 
     def _vector(self, track_id, where=""):
         key = self._key(track_id)
-        rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
+        rows = self._conn.execute(
+            f"SELECT {self._info.track_columns} FROM tracks WHERE track_id = ?", (key,)
+        ).fetchall()
         if not rows:
             raise self._missing(track_id, key, "tracks", "neighbors", where)
-        return fmt.decode_vector(rows[0][0], self.dim, self.path, key)
+        found, vector, _ = rd.track_row(self._info, rows[0])
+        if found != key:
+            raise rd.StoreError(self.path, f"the index sends track {key!r} to the row of {found!r}")
+        return vector
 
     def _vectors(self, track_ids, what="history"):
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
@@ -397,7 +404,7 @@ class SimilarityStore:
             q /= norm
         exclude = {self._key(t) for t in history}
         if exhaustive:
-            scan = fmt.scan(self._conn, self.dim, batch_size, self.path, self.id_type.__name__)
+            scan = rd.scan(self._conn, self._info, batch_size)
             chunks = ((keys, X) for keys, X, _ in scan)
             best_s, best_k = search.best_of(chunks, q, exclude=exclude, k=k, metric=self.metric)
         else:
@@ -612,7 +619,7 @@ class SimilarityStore:
             _write.check_not_stored(self._conn, self.path, new_keys, track_ids)
             _write.add_tracks(
                 self.path,
-                fmt.scan(self._conn, self.dim, batch_size, self.path, self.id_type.__name__),
+                rd.scan(self._conn, self._info, batch_size),
                 X_new,
                 new_keys,
                 dict(
@@ -623,5 +630,6 @@ class SimilarityStore:
                     n_tracks=self._n_tracks + len(new_keys),
                     created=self.created,  # an update keeps the build's date
                 ),
+                self._info,
             )
         self._open()
