@@ -95,7 +95,7 @@ class ModelLoadError(ValueError):
     ...     load_model(path)
     ... except ModelLoadError as exc:
     ...     print(exc.cause)
-    not a skops model file (made by save_model): File is not a zip file
+    not a skops model file (made by save_model): File is not a zip file; ...
     """
 
     def __init__(self, path, cause):
