@@ -8,6 +8,8 @@ format version 2 on, every row and the meta values carry a CRC-32 (see
 too; stores of version 1 (sklearn_music 0.1) are checked for structure only.
 """
 
+import contextlib
+import functools
 import math
 import re
 import sqlite3
@@ -86,6 +88,35 @@ class Info(NamedTuple):
 
 
 # --------------------------------------------------------------------------- #
+# SQLite's own damage reports
+# --------------------------------------------------------------------------- #
+@contextlib.contextmanager
+def damage_as_store_error(path):
+    """Turn SQLite's report of a damaged file into a :class:`StoreError` naming ``path``."""
+    try:
+        yield
+    except sqlite3.ProgrammingError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(path, f"damaged file ({exc})") from None
+
+
+def checked(method):
+    """Run a query method with SQLite's errors turned into :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self.path, f"damaged file ({exc})") from None
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------- #
 # the file and its meta table
 # --------------------------------------------------------------------------- #
 def check_file(path, size):
@@ -147,7 +178,9 @@ def read_meta(conn, path):
         raise StoreError(path, "the meta values do not match their checksum (edited or damaged)")
     meta = _check_meta_values(path, meta)
     info = Info(str(path), version, meta["dim"], meta["metric"], meta["id_type"], meta["n_tracks"])
-    lo, hi = conn.execute("SELECT MIN(pos), MAX(pos) FROM tracks").fetchone()
+    # two queries: SQLite answers a lone MIN or MAX of the key from the b-tree's ends
+    (lo,) = conn.execute("SELECT MIN(pos) FROM tracks").fetchone()
+    (hi,) = conn.execute("SELECT MAX(pos) FROM tracks").fetchone()
     if (lo, hi) != (0, info.n_tracks - 1):
         raise StoreError(
             path,
@@ -196,6 +229,32 @@ def check_key(info, key, where):
     return key
 
 
+def _track_fields(info, row):
+    """Check a ``tracks`` row ``(pos, track_id, vector, worst[, crc])`` but the vector's
+    values; return its key."""
+    pos, key, blob, worst = row[:4]
+    key = check_key(info, key, f"at position {pos}")
+    if not isinstance(blob, bytes) or len(blob) != 4 * info.dim:
+        size = f"{len(blob)} bytes" if isinstance(blob, bytes) else f"a {type(blob).__name__}"
+        raise StoreError(
+            info.path,
+            f"the vector of track {key!r} has {size}, not {4 * info.dim} ({info.dim} float32)",
+        )
+    if not isinstance(worst, float) or worst != worst or worst == math.inf:
+        raise StoreError(info.path, f"track {key!r} has a damaged worst score {worst!r}")
+    if info.version >= 2 and row[4] != fmt.track_crc(pos, key, blob, worst):
+        raise StoreError(info.path, f"the row of track {key!r} does not match its checksum")
+    return key
+
+
+def _bad_vectors(X, metric):
+    """Row mask of vectors that are non-finite or (cosine) all zeros."""
+    bad = ~np.isfinite(X).all(axis=1)
+    if metric == "cosine":
+        bad |= ~X.any(axis=1)
+    return bad
+
+
 def track_row(info, row):
     """Check a ``tracks`` row ``(pos, track_id, vector, worst[, crc])``.
 
@@ -203,22 +262,12 @@ def track_row(info, row):
     -------
     key, vector, worst : str, ndarray of shape (dim,), float
     """
-    pos, key, blob, worst = row[:4]
-    key = check_key(info, key, f"at position {pos}")
-    dim = info.dim
-    if not isinstance(blob, bytes) or len(blob) != 4 * dim:
-        size = f"{len(blob)} bytes" if isinstance(blob, bytes) else f"a {type(blob).__name__}"
-        raise StoreError(
-            info.path, f"the vector of track {key!r} has {size}, not {4 * dim} ({dim} float32)"
-        )
-    if not isinstance(worst, float) or math.isnan(worst) or worst == math.inf:
-        raise StoreError(info.path, f"track {key!r} has a damaged worst score {worst!r}")
-    if info.version >= 2 and row[4] != fmt.track_crc(pos, key, blob, worst):
-        raise StoreError(info.path, f"the row of track {key!r} does not match its checksum")
-    v = np.frombuffer(blob, dtype="<f4")
-    if not np.isfinite(v).all() or (info.metric == "cosine" and not v.any()):
+    key = _track_fields(info, row)
+    v = np.frombuffer(row[2], dtype="<f4")
+    sq = float(np.dot(v, v))  # finite and > 0 for a finite, non-zero vector (fast path)
+    if not (0.0 < sq < math.inf) and _bad_vectors(v[None, :], info.metric)[0]:
         raise StoreError(info.path, f"the vector of track {key!r} is non-finite or zero")
-    return key, v, worst
+    return key, v, row[3]
 
 
 def list_row(info, key, row):
@@ -232,7 +281,7 @@ def list_row(info, key, row):
         raise bad("too short" if isinstance(blob, bytes) else f"a {type(blob).__name__}")
     if info.version >= 2 and row[1] != fmt.list_crc(key, blob):
         raise bad("it does not match its checksum")
-    (n,) = struct.unpack_from("<H", blob, 0)
+    n = blob[0] | (blob[1] << 8)
     if n == 0:
         if len(blob) != 2:
             raise bad("0 entries but trailing bytes")
@@ -246,8 +295,13 @@ def list_row(info, key, row):
         raise bad(f"ids are not UTF-8: {exc.reason}") from None
     if len(keys) != n:
         raise bad(f"{len(keys)} ids for {n} scores")
-    if not all(math.isfinite(x) for x in scores) or any(a < b for a, b in zip(scores, scores[1:])):
-        raise bad("scores are not finite and best first")
+    prev = math.inf
+    for x in scores:  # NaN fails every comparison
+        if not x <= prev:
+            raise bad("scores are not best first")
+        prev = x
+    if not (math.isfinite(scores[0]) and math.isfinite(prev)):
+        raise bad("scores are not finite")
     if len(set(keys)) != n or key in keys:
         raise bad("repeated ids")
     if info.id_type == "int" and not all(is_int_key(k) for k in keys):
@@ -269,7 +323,7 @@ def iter_keys(conn, info, chunk=10000):
             if row[0] != count:
                 raise StoreError(info.path, f"track row {count} is missing (next is at {row[0]})")
             count += 1
-            yield track_row(info, row)[0]
+            yield _track_fields(info, row)
         last = rows[-1][0]
     if count != info.n_tracks:
         raise StoreError(
@@ -281,11 +335,14 @@ def scan(conn, info, batch_size):
     """Yield (keys, float32 matrix, worst) over all stored tracks, in order, checked."""
     cur = conn.execute(f"SELECT {info.track_columns} FROM tracks ORDER BY pos")
     while rows := cur.fetchmany(batch_size):
-        checked = [track_row(info, row) for row in rows]
-        keys = [c[0] for c in checked]
+        keys = [_track_fields(info, row) for row in rows]
         X = np.frombuffer(b"".join(row[2] for row in rows), dtype="<f4")
-        worst = np.array([c[2] for c in checked], dtype=np.float64)
-        yield keys, X.reshape(len(rows), info.dim), worst
+        X = X.reshape(len(rows), info.dim)
+        bad = _bad_vectors(X, info.metric)
+        if bad.any():
+            key = keys[int(np.flatnonzero(bad)[0])]
+            raise StoreError(info.path, f"the vector of track {key!r} is non-finite or zero")
+        yield keys, X, np.array([row[3] for row in rows], dtype=np.float64)
 
 
 def read_lists(conn, info, keys, chunk=500):

@@ -1,9 +1,6 @@
 """The :class:`SimilarityStore` class: open, query, build and update a store."""
 
-import contextlib
-import functools
 import os
-import sqlite3
 from numbers import Integral
 from pathlib import Path
 
@@ -18,28 +15,6 @@ from ._files import connect_readonly, writer_lock
 from ._params import BATCH_SIZE, PATH, RECOMMEND, check_k, check_query_params
 
 __all__ = ["SimilarityStore"]
-
-
-@contextlib.contextmanager
-def _damage_as_store_error(path):
-    """Turn SQLite's report of a damaged file into a :class:`StoreError` naming ``path``."""
-    try:
-        yield
-    except sqlite3.ProgrammingError:
-        raise
-    except sqlite3.DatabaseError as exc:
-        raise rd.StoreError(path, f"damaged file ({exc})") from None
-
-
-def _checked(method):
-    """Run a query method with SQLite's errors turned into :class:`StoreError`."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with _damage_as_store_error(self.path):
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class SimilarityStore:
@@ -122,7 +97,7 @@ class SimilarityStore:
         rd.check_file(self.path, st.st_size)
         conn = None
         try:
-            with _damage_as_store_error(self.path):
+            with rd.damage_as_store_error(self.path):
                 conn = connect_readonly(self.path)
                 meta, info = rd.read_meta(conn, self.path)
         except BaseException:
@@ -230,7 +205,7 @@ class SimilarityStore:
     def __len__(self):
         return self._n_tracks
 
-    @_checked
+    @rd.checked
     def __contains__(self, track_id):
         self._check_open()
         try:
@@ -242,11 +217,11 @@ class SimilarityStore:
     def __iter__(self):
         self._check_open()
         keys = rd.iter_keys(self._conn, self._info)
-        with _damage_as_store_error(self.path):
+        with rd.damage_as_store_error(self.path):
             yield from map(self._to_id, keys)
 
     # ------------------------------------------------------------- lookups
-    @_checked
+    @rd.checked
     def similar(self, track_id, *, k=10):
         """Return the tracks most similar to a stored track.
 
@@ -294,7 +269,7 @@ class SimilarityStore:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
 
-    @_checked
+    @rd.checked
     def vector(self, track_id):
         """Return a stored track's vector.
 
@@ -339,7 +314,7 @@ class SimilarityStore:
     def _vectors(self, track_ids, what="history"):
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
-    @_checked
+    @rd.checked
     def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
         """Recommend tracks for a listening history.
 
@@ -561,7 +536,7 @@ class SimilarityStore:
         {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": BATCH_SIZE},
         prefer_skip_nested_validation=True,
     )
-    @_checked
+    @rd.checked
     def add(self, vectors, track_ids, *, batch_size=65536):
         """Add tracks to the store without a full rebuild.
 
