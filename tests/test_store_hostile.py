@@ -317,6 +317,39 @@ def test_flipped_bytes_give_right_answer_or_store_error(original, tmp_path):
     assert outcomes["error"] > 0 and outcomes["correct"] > 0, outcomes
 
 
+@pytest.mark.parametrize("fill", [0x00, 0xFF, "random"])
+def test_overwritten_pages(original, tmp_path, fill):
+    """Whole pages overwritten: SQLite's own reports (malformed pages) come back as
+    StoreError naming the file too."""
+    data = original[0].read_bytes()
+    page = int.from_bytes(data[16:18], "big")
+    rng = np.random.default_rng(2)
+    outcomes = []
+    for i in range(1, len(data) // page):
+        damaged = bytearray(data)
+        junk = rng.bytes(page) if fill == "random" else bytes([fill]) * page
+        damaged[i * page : (i + 1) * page] = junk
+        path = tmp_path / f"page{i}.db"
+        path.write_bytes(bytes(damaged))
+        outcomes.append(_outcome(path, original[1]))
+    assert "error" in outcomes
+
+
+def test_sqlite_malformed_report_names_the_file(original, tmp_path):
+    data = bytearray(original[0].read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page : page + 8] = b"\x0d\xff\xff\xff\xff\xff\xff\xff"  # page 2's b-tree header
+    path = tmp_path / "malformed.db"
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        StoreError, match=r"damaged file \(database disk image is malformed\)"
+    ) as info:
+        with SimilarityStore(path) as store:
+            list(store)
+            [store.similar(t) for t in original[1]["ids"]]
+    assert info.value.path == str(path)
+
+
 # --------------------------------------------------------------------------- #
 # symbolic links: writes go to the file the link names
 # --------------------------------------------------------------------------- #
