@@ -48,6 +48,13 @@ class SimilarityStore:
     created : str
         When the file was written (ISO 8601, UTC).
 
+    Raises
+    ------
+    StoreError
+        If the file is not a similarity store or is damaged: checked when the
+        store is opened (schema, format version, meta values against the rows,
+        a truncated file) and for every row that a lookup reads.
+
     See Also
     --------
     sklearn_music.NearestTracks : The index that computes the neighbours.
@@ -60,13 +67,6 @@ class SimilarityStore:
     A store object reads the file it opened, even after a rebuild replaced it;
     :meth:`refresh` switches to the current file. Use one store object per
     thread (it wraps one :mod:`sqlite3` connection).
-
-    Raises
-    ------
-    StoreError
-        If the file is not a similarity store or is damaged: checked when the
-        store is opened (schema, format version, meta values against the rows,
-        a truncated file) and for every row that a lookup reads.
 
     Examples
     --------
