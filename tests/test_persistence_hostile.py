@@ -145,9 +145,9 @@ def test_missing_member_and_schema(saved, tmp_path):
     _assert_refused(
         _write(
             tmp_path / "a.skops",
-            {**members, weights: None} and {n: d for n, d in members.items() if n != weights},
+            {n: d for n, d in members.items() if n != weights},
         ),
-        "ModelLoadError|KeyError|damaged|no item",
+        "damaged model file",
     )
     _assert_refused(
         _write(tmp_path / "b.skops", {n: d for n, d in members.items() if n != "schema.json"}),
