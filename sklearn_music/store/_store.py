@@ -8,6 +8,7 @@ import numpy as np
 
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 from . import _format as fmt
+from . import _read as rd
 from . import _search as search
 from . import _write
 from ._files import connect_readonly, writer_lock
@@ -54,6 +55,13 @@ class SimilarityStore:
     created : str
         When the file was written (ISO 8601, UTC).
 
+    Raises
+    ------
+    StoreError
+        If the file is not a similarity store or is damaged: checked when the
+        store is opened (schema, format version, meta values against the rows,
+        a truncated file) and for every row that a lookup reads.
+
     See Also
     --------
     sklearn_music.NearestTracks : The index that computes the neighbours.
@@ -93,23 +101,28 @@ class SimilarityStore:
         if not self.path.is_file():
             raise FileNotFoundError(f"no similarity store at {str(self.path)!r}")
         st = os.stat(self.path)
-        conn = connect_readonly(self.path)
+        rd.check_file(self.path, st.st_size)
+        conn = None
         try:
-            meta = fmt.read_meta(conn, self.path)
+            with rd.damage_as_store_error(self.path):
+                conn = connect_readonly(self.path)
+                meta, info = rd.read_meta(conn, self.path)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
         if self._conn is not None:
             self._conn.close()
         self._conn = conn
         self._stat = (st.st_dev, st.st_ino, st.st_mtime_ns)
         self._meta = meta
-        self.dim = int(meta["dim"])
+        self._info = info
+        self.dim = meta["dim"]
         self.metric = meta["metric"]
-        self.n_neighbors = int(meta["n_neighbors"])
+        self.n_neighbors = meta["n_neighbors"]
         self.id_type = int if meta["id_type"] == "int" else str
-        self.created = meta["created"]
-        self._n_tracks = int(meta["n_tracks"])
+        self.created = meta.get("created", "")
+        self._n_tracks = meta["n_tracks"]
 
     def refresh(self):
         """Switch to the current file if a build or add replaced it.
@@ -181,25 +194,41 @@ class SimilarityStore:
     def _to_id(self, key):
         return int(key) if self.id_type is int else key
 
+    def _has_row(self, table, key):
+        return bool(
+            self._conn.execute(f"SELECT 1 FROM {table} WHERE track_id = ?", (key,)).fetchall()
+        )
+
+    def _missing(self, track_id, key, table, other, where=""):
+        """The error for a key absent from ``table``: KeyError, or StoreError if ``other``
+        (the other table) has it (a damaged index)."""
+        if self._has_row(other, key):
+            return rd.StoreError(
+                self.path, f"track {track_id!r} is in the {other} table but not in {table}"
+            )
+        return KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
+
     # ------------------------------------------------------------- mapping
     def __len__(self):
         return self._n_tracks
 
+    @rd.checked
     def __contains__(self, track_id):
         self._check_open()
         try:
             key = self._key(track_id)
         except KeyError:
             return False
-        return bool(
-            self._conn.execute("SELECT 1 FROM neighbors WHERE track_id = ?", (key,)).fetchall()
-        )
+        return self._has_row("neighbors", key)
 
     def __iter__(self):
         self._check_open()
-        return map(self._to_id, fmt.iter_keys(self._conn))
+        keys = rd.iter_keys(self._conn, self._info)
+        with rd.damage_as_store_error(self.path):
+            yield from map(self._to_id, keys)
 
     # ------------------------------------------------------------- lookups
+    @rd.checked
     def similar(self, track_id, *, k=10):
         """Return the tracks most similar to a stored track.
 
@@ -238,15 +267,16 @@ class SimilarityStore:
         k = check_k(k, "SimilarityStore.similar")
         key = self._key(track_id)
         rows = self._conn.execute(
-            "SELECT data FROM neighbors WHERE track_id = ?", (key,)
+            f"SELECT {self._info.list_columns} FROM neighbors WHERE track_id = ?", (key,)
         ).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}: not in {str(self.path)!r}")
-        scores, keys = fmt.unpack(rows[0][0])
+            raise self._missing(track_id, key, "neighbors", "tracks")
+        scores, keys = rd.list_row(self._info, key, rows[0])
         if self.id_type is int:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
 
+    @rd.checked
     def vector(self, track_id):
         """Return a stored track's vector.
 
@@ -278,14 +308,20 @@ class SimilarityStore:
 
     def _vector(self, track_id, where=""):
         key = self._key(track_id)
-        rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
+        rows = self._conn.execute(
+            f"SELECT {self._info.track_columns} FROM tracks WHERE track_id = ?", (key,)
+        ).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
-        return fmt.decode_vector(rows[0][0])
+            raise self._missing(track_id, key, "tracks", "neighbors", where)
+        found, vector, _ = rd.track_row(self._info, rows[0])
+        if found != key:
+            raise rd.StoreError(self.path, f"the index sends track {key!r} to the row of {found!r}")
+        return vector
 
     def _vectors(self, track_ids, what="history"):
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
+    @rd.checked
     def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
         """Recommend tracks for a listening history.
 
@@ -350,7 +386,8 @@ class SimilarityStore:
             q /= norm
         exclude = {self._key(t) for t in history}
         if exhaustive:
-            chunks = ((keys, X) for keys, X, _ in fmt.scan(self._conn, self.dim, batch_size))
+            scan = rd.scan(self._conn, self._info, batch_size)
+            chunks = ((keys, X) for keys, X, _ in scan)
             best_s, best_k = search.best_of(chunks, q, exclude=exclude, k=k, metric=self.metric)
         else:
             best_s, best_k = self._best_of_similar(q, history, exclude, k)
@@ -412,7 +449,7 @@ class SimilarityStore:
         if np.ndim(vector) != 1:
             raise ValueError(f"vector must be 1-D (dim,), got shape {np.shape(vector)}")
         X = fmt.check_vectors([vector], dim=self.dim, metric=self.metric, what="vector")
-        chunks = ((keys, V) for keys, V, _ in fmt.scan(self._conn, self.dim, batch_size))
+        chunks = ((keys, V) for keys, V, _ in rd.scan(self._conn, self._info, batch_size))
         q = search.prepare(X, self.metric)
         best_s, best_k = search.best_of(chunks, q, exclude=(), k=int(k), metric=self.metric)
         return [(self._to_id(key), float(s)) for s, key in zip(best_s, best_k)]
@@ -551,6 +588,7 @@ class SimilarityStore:
         {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": BATCH_SIZE},
         prefer_skip_nested_validation=True,
     )
+    @rd.checked
     def add(self, vectors, track_ids, *, batch_size=65536):
         """Add tracks to the store without a full rebuild.
 
@@ -608,7 +646,7 @@ class SimilarityStore:
             _write.check_not_stored(self._conn, self.path, new_keys, track_ids)
             _write.add_tracks(
                 self.path,
-                fmt.scan(self._conn, self.dim, batch_size),
+                rd.scan(self._conn, self._info, batch_size),
                 X_new,
                 new_keys,
                 dict(
@@ -619,5 +657,6 @@ class SimilarityStore:
                     n_tracks=self._n_tracks + len(new_keys),
                     created=self.created,  # an update keeps the build's date
                 ),
+                self._info,
             )
         self._open()
