@@ -19,6 +19,7 @@ RECOMMEND = {
     "exhaustive": ["boolean"],
     "batch_size": BATCH_SIZE,
 }
+SIMILAR_TO_VECTOR = {"vector": ["array-like"], "k": K, "batch_size": BATCH_SIZE}
 
 
 def check_k(k, caller):

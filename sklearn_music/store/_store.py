@@ -11,7 +11,14 @@ from . import _format as fmt
 from . import _search as search
 from . import _write
 from ._files import connect_readonly, writer_lock
-from ._params import BATCH_SIZE, PATH, RECOMMEND, check_k, check_query_params
+from ._params import (
+    BATCH_SIZE,
+    PATH,
+    RECOMMEND,
+    SIMILAR_TO_VECTOR,
+    check_k,
+    check_query_params,
+)
 
 __all__ = ["SimilarityStore"]
 
@@ -364,6 +371,51 @@ class SimilarityStore:
             search.scores(q, X, self.metric), np.asarray(list(cand), dtype=object), k
         )
         return list(top_s[0]), list(top_k[0])
+
+    def similar_to_vector(self, vector, *, k=10, batch_size=65536):
+        """Return the stored tracks most similar to a vector, by an exhaustive scan.
+
+        For a track that is not stored, e.g. a new upload's embedding. Every
+        stored vector is scored as by ``recommend(..., exhaustive=True)``:
+        exact, ``O(len(store) * dim)``, read in chunks of ``batch_size``.
+
+        Parameters
+        ----------
+        vector : array-like of shape (dim,)
+            The query.
+        k : int, default=10
+            Number of tracks to return.
+        batch_size : int, default=65536
+            Rows per chunk of the scan.
+
+        Returns
+        -------
+        similar : list of (track_id, float)
+            ``(track_id, score)`` pairs, best first.
+
+        Examples
+        --------
+        >>> from sklearn_music.store import SimilarityStore
+        >>> path = getfixture("tmp_path") / "tracks.db"
+        >>> SimilarityStore.build(path, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], ["a", "b", "c"])
+        >>> SimilarityStore(path).similar_to_vector([1.0, 0.1], k=2)
+        [('a', 0.995...), ('c', 0.773...)]
+        """
+        check_query_params(
+            SIMILAR_TO_VECTOR,
+            "SimilarityStore.similar_to_vector",
+            vector=vector,
+            k=k,
+            batch_size=batch_size,
+        )
+        self._check_open()
+        if np.ndim(vector) != 1:
+            raise ValueError(f"vector must be 1-D (dim,), got shape {np.shape(vector)}")
+        X = fmt.check_vectors([vector], dim=self.dim, metric=self.metric, what="vector")
+        chunks = ((keys, V) for keys, V, _ in fmt.scan(self._conn, self.dim, batch_size))
+        q = search.prepare(X, self.metric)
+        best_s, best_k = search.best_of(chunks, q, exclude=(), k=int(k), metric=self.metric)
+        return [(self._to_id(key), float(s)) for s, key in zip(best_s, best_k)]
 
     # -------------------------------------------------------------- writing
     @classmethod
