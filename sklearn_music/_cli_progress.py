@@ -40,7 +40,6 @@ class Progress:
             file=sys.stderr,
             disable=not self.enabled,
             leave=True,
-            dynamic_ncols=True,
         )
 
     def stage(self, message):

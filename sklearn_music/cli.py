@@ -240,14 +240,10 @@ def _cmd_index(args):
             bar.update(len(files[batch]))
     if not all_ids:
         raise CommandError(f"none of the {len(files)} audio files could be read")
-    progress.stage(f"finding the {args.k} most similar tracks of each track")
-    SimilarityStore.build(
-        args.store,
-        np.vstack(all_vectors),
-        all_ids,
-        n_neighbors=args.k,
-        verbose=progress.enabled,
-    )
+    # a named stage without a bar: the store's verbose would let pynndescent print
+    # its log to stdout, where the command's result goes
+    progress.stage(f"finding the {args.k} most similar tracks of each track, writing the store")
+    SimilarityStore.build(args.store, np.vstack(all_vectors), all_ids, n_neighbors=args.k)
     msg = f"indexed {len(all_ids)} tracks into {args.store}"
     if skipped:
         msg += f"; skipped {len(skipped)} unreadable file(s)"
