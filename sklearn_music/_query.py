@@ -43,7 +43,7 @@ def quiet(model):
 @validate_params(
     {
         "path": [str, os.PathLike],
-        "model": [str, os.PathLike, HasMethods(["transform"])],
+        "model": [str, os.PathLike, HasMethods(["fit"])],
         "store": [str, os.PathLike, HasMethods(["similar_to_vector"])],
         "k": [Interval(Integral, 0, None, closed="left")],
     },
