@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
+from . import _aggregate, _bulk, _write
 from . import _format as fmt
 from . import _read as rd
 from . import _search as search
-from . import _write
 from ._files import connect_readonly, writer_lock
 from ._params import (
     BATCH_SIZE,
@@ -228,6 +228,9 @@ class SimilarityStore:
             yield from map(self._to_id, keys)
 
     # ------------------------------------------------------------- lookups
+    iter_vectors = _bulk.iter_vectors
+    to_arrays = _bulk.to_arrays
+
     @rd.checked
     def similar(self, track_id, *, k=10):
         """Return the tracks most similar to a stored track.
@@ -322,7 +325,7 @@ class SimilarityStore:
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
     @rd.checked
-    def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
+    def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536, aggregate="mean"):
         """Recommend tracks for a listening history.
 
         The query is the mean of the history's vectors (of their unit vectors
@@ -343,11 +346,20 @@ class SimilarityStore:
             chunks of ``batch_size``).
         batch_size : int, default=65536
             Rows per chunk of the exhaustive scan.
+        aggregate : {"mean", "clusters"}, default="mean"
+            ``"mean"``: one query, the mean profile above. ``"clusters"``: the
+            history's vectors are clustered by k-means into ``min(3, n)``
+            clusters (``n`` distinct vectors), each cluster's mean is a query
+            searched as above, and the lists are merged round-robin, largest
+            cluster first, so that every taste of the history is represented
+            (one exhaustive scan per cluster with ``exhaustive=True``).
 
         Returns
         -------
         recommended : list of (track_id, float)
-            ``(track_id, score)`` pairs, best first.
+            ``(track_id, score)`` pairs, best first (with
+            ``aggregate="clusters"``: in round-robin order, each score against
+            its cluster's query).
 
         Raises
         ------
@@ -370,11 +382,16 @@ class SimilarityStore:
             k=k,
             exhaustive=exhaustive,
             batch_size=batch_size,
+            aggregate=aggregate,
         )
         self._check_open()
         history = list(history)
         if not history:
             raise ValueError("history is empty; give at least one stored track id")
+        if aggregate == "clusters":
+            return _aggregate.recommend_clusters(
+                self, history, k=int(k), exhaustive=exhaustive, batch_size=int(batch_size)
+            )
         H = search.prepare(self._vectors(history), self.metric)
         q = H.mean(axis=0, keepdims=True)
         if self.metric == "cosine":
