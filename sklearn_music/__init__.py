@@ -20,6 +20,7 @@ _LAZY = {
     "ConvEmbedder": "_embedder",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
+    "query_audio": "_query",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "sklearn_music.datasets",
     "sklearn_music.metrics",
     "sklearn_music.store",
+    "sklearn_music.serve",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
     "sklearn_music.utils.discovery",

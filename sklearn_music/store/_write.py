@@ -3,6 +3,7 @@
 import math
 
 from . import _format as fmt
+from . import _read as rd
 from . import _search as search
 from ._files import private_write
 
@@ -72,6 +73,7 @@ def write_store_blocks(path, vectors, keys, id_type, blocks, *, metric, n_neighb
                 lists_s,
                 lists_k,
                 n_neighbors=n_neighbors,
+                version=fmt.FORMAT_VERSION,
             )
             expected = stop
         if expected != n:
@@ -161,11 +163,12 @@ def check_not_stored(conn, path, new_keys, track_ids):
             )
 
 
-def add_tracks(path, chunks, X_new, new_keys, meta):
+def add_tracks(path, chunks, X_new, new_keys, meta, info):
     """Add tracks to the store at ``path`` (copy-on-write; the caller holds the lock).
 
     ``chunks`` scans the stored tracks (see :func:`search.neighbors_of_new`);
-    ``meta`` holds the meta values of the updated store.
+    ``meta`` holds the meta values of the updated store; ``info`` describes the
+    current file (the update keeps its format version).
     """
     k = meta["n_neighbors"]
     new_s, new_k, candidates = search.neighbors_of_new(
@@ -173,13 +176,15 @@ def add_tracks(path, chunks, X_new, new_keys, meta):
     )
     with private_write(path, copy_current=True, lock=False) as conn:
         changed = {}
-        for key, old_s, old_k in fmt.read_lists(conn, list(candidates)):
+        for key, old_s, old_k in rd.read_lists(conn, info, list(candidates)):
             cs, ck = candidates[key]
             changed[key] = search.merge(old_s, old_k, cs, ck, k)
-        fmt.update_lists(conn, changed, n_neighbors=k)
+        fmt.update_lists(conn, changed, n_neighbors=k, version=info.version)
         (start,) = conn.execute("SELECT COALESCE(MAX(pos) + 1, 0) FROM tracks").fetchone()
-        fmt.insert_tracks(conn, start, new_keys, X_new, new_s, new_k, n_neighbors=k)
-        fmt.write_meta(conn, **meta)
+        fmt.insert_tracks(
+            conn, start, new_keys, X_new, new_s, new_k, n_neighbors=k, version=info.version
+        )
+        fmt.write_meta(conn, version=info.version, **meta)
 
 
 def write_user_lists(path, rows, *, user_id_type):
@@ -196,10 +201,11 @@ def write_user_lists(path, rows, *, user_id_type):
     path = Path(path)
     with writer_lock(path), private_write(path, copy_current=True, lock=False) as conn:
         fmt.replace_user_lists(conn, rows)
-        fmt.write_meta(conn, **_current_meta(conn), user_id_type=user_id_type)
-
-
-def _current_meta(conn):
-    keep = ("dim", "metric", "n_neighbors", "id_type", "n_tracks", "created")
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    return {k: meta[k] for k in keep}
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        keep = ("dim", "metric", "n_neighbors", "id_type", "n_tracks", "created")
+        fmt.write_meta(
+            conn,
+            version=int(meta["format_version"]),
+            **{k: meta[k] for k in keep},
+            user_id_type=user_id_type,
+        )
