@@ -613,6 +613,9 @@ def _build_parser():
     from .serve import add_serve_parser  # light: the web framework loads in run_serve
 
     add_serve_parser(sub, parents=[common])
+    from .batch import add_batch_parsers  # light: dask loads when a command runs
+
+    add_batch_parsers(sub, parents=[common])
     return parser
 
 

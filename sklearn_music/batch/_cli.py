@@ -19,7 +19,7 @@ def _positive_int(text):
     return value
 
 
-def _cluster_options(p):
+def _cluster_options(p, parents):
     g = p.add_argument_group("cluster")
     g.add_argument(
         "--scheduler",
@@ -34,6 +34,8 @@ def _cluster_options(p):
         metavar="N",
         help="worker processes of the local cluster (default: 2)",
     )
+    if any("--no-progress" in q._option_string_actions for q in parents):
+        return  # the parent parser has --progress / --no-progress (dest "progress")
     g.add_argument(
         "--no-progress",
         dest="progress",
@@ -85,7 +87,7 @@ def add_batch_parsers(subparsers, *, parents=()):
     p.add_argument("--id-column", default=None, help="column of track ids in a table")
     p.add_argument("--partition-size", type=_positive_int, default=256, metavar="N")
     p.add_argument("--torch-threads", type=_positive_int, default=1, metavar="N")
-    _cluster_options(p)
+    _cluster_options(p, parents)
     p.set_defaults(func=cmd_embed)
 
     p = subparsers.add_parser(
@@ -102,7 +104,7 @@ def add_batch_parsers(subparsers, *, parents=()):
     p.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
     p.add_argument("--algorithm", choices=["auto", "brute", "nndescent"], default="auto")
     p.add_argument("--block-size", type=_positive_int, default=20000, metavar="N")
-    _cluster_options(p)
+    _cluster_options(p, parents)
     p.set_defaults(func=cmd_neighbours)
 
     p = subparsers.add_parser(
@@ -123,12 +125,15 @@ def add_batch_parsers(subparsers, *, parents=()):
         "--into-store", action="store_true", help="also store each user's list (one lookup)"
     )
     p.add_argument("--users-per-task", type=_positive_int, default=5000, metavar="N")
-    _cluster_options(p)
+    _cluster_options(p, parents)
     p.set_defaults(func=cmd_recommend_all)
 
 
 def _progress(args):
-    return True if getattr(args, "verbose", False) else args.progress
+    progress = getattr(args, "progress", None)
+    if progress is None and getattr(args, "verbose", False):
+        return True
+    return progress
 
 
 def cmd_embed(args):
