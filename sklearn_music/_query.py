@@ -8,7 +8,7 @@ model's steps before its index and scans the store for the closest vectors.
 import os
 from numbers import Integral
 
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from .utils._sklearn_compat import HasMethods, Interval, validate_params
 
 __all__ = ["embedding_steps", "query_audio"]
 
