@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "sklearn_music.metrics",
     "sklearn_music.store",
     "sklearn_music.serve",
+    "sklearn_music.batch",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
     "sklearn_music.utils.discovery",
