@@ -17,12 +17,14 @@ from torch.nn import functional as F
 __all__ = ["SpecAugment", "ProjectionHead", "nt_xent_loss"]
 
 
-def nt_xent_loss(z1, z2, temperature=0.1):
+def nt_xent_loss(z1, z2, temperature=0.1, groups=None):
     """NT-Xent loss of two views: row ``i`` of ``z1`` and of ``z2`` are a positive pair.
 
     Every view is compared, by cosine similarity divided by ``temperature``, with the
     ``2n - 1`` other views of the batch; the loss is the cross-entropy of picking its
-    positive, averaged over the ``2n`` views.
+    positive, averaged over the ``2n`` views. With ``groups``, views of rows of the
+    same group (e.g. two draws of one track in a batch) are left out of each other's
+    negatives.
 
     Parameters
     ----------
@@ -30,6 +32,8 @@ def nt_xent_loss(z1, z2, temperature=0.1):
         Projections of the two views (need not be normalised).
     temperature : float, default=0.1
         Softmax temperature.
+    groups : tensor of shape (n,), default=None
+        Group of each row; rows of a group are not negatives of each other.
 
     Returns
     -------
@@ -47,8 +51,14 @@ def nt_xent_loss(z1, z2, temperature=0.1):
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     sim = z @ z.T / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    drop = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    if groups is not None:
+        g = torch.cat([groups, groups]).to(z.device)
+        same = g[:, None] == g[None, :]
+        same[torch.arange(2 * n), target] = False  # keep each view's positive
+        drop = drop | same
+    sim = sim.masked_fill(drop, float("-inf"))
     return F.cross_entropy(sim, target)
 
 
@@ -143,8 +153,11 @@ class SpecAugment(nn.Module):
         generator=None,
     ):
         super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32)[:, None])
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32)[:, None])
+        # not in the state_dict: the augmentation is rebuilt from its parameters
+        m = torch.as_tensor(mean, dtype=torch.float32)[:, None]
+        self.register_buffer("mean", m, persistent=False)
+        s = torch.as_tensor(scale, dtype=torch.float32)[:, None]
+        self.register_buffer("scale", s, persistent=False)
         self.p = float(p)
         self.gain_db = float(gain_db)
         self.tilt_db = float(tilt_db)
