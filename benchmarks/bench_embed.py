@@ -60,7 +60,7 @@ def main(argv=None):
     import torch
 
     from sklearn_music import ConvEmbedder
-    from sklearn_music._embedder import _crop, _fixed_offsets
+    from sklearn_music._patches import _crop, _fixed_offsets
 
     torch.set_num_threads(1)
     n_tracks = args.tracks or (8 if args.quick else 64)

@@ -38,15 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_music.store import (
-    SimilarityStore,
-    _check_vectors,
-    _compute_neighbors,
-    _prepare,
-    _scores,
-    _top_k,
-    _write_store,
-)
+from sklearn_music.store import SimilarityStore
+from sklearn_music.store._format import check_vectors as _check_vectors
+from sklearn_music.store._search import compute_neighbors as _compute_neighbors
+from sklearn_music.store._search import prepare as _prepare
+from sklearn_music.store._search import scores as _scores
+from sklearn_music.store._search import top_k as _top_k
+from sklearn_music.store._write import write_store as _write_store
 
 DIM = 64
 K = 10

@@ -4,18 +4,10 @@ import functools
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._mel import (
-    _COMMON_CONSTRAINTS,
-    _as_tracks,
-    _check_band,
-    _load_track,
-    _map_tracks,
-    _MelKernel,
-    _power_to_db,
-)
+from ._frontend import _load_track, _MelFrontend, _power_to_db
 
 __all__ = ["MFCCStatistics"]
 
@@ -46,7 +38,7 @@ def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, top_db, n_m
     )
 
 
-class MFCCStatistics(TransformerMixin, BaseEstimator):
+class MFCCStatistics(_MelFrontend):
     """Mean and spread of MFCCs per track: the MFCC-statistics baseline.
 
     Every track becomes a fixed-length vector of ``3 * n_mfcc`` features: the mean and
@@ -118,7 +110,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        **_COMMON_CONSTRAINTS,
+        **_MelFrontend._parameter_constraints,
         "n_mfcc": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -152,7 +144,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_params(self):
-        fmax = _check_band(self)
+        fmax = self._check_band()
         if self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}")
         return fmax
@@ -174,9 +166,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
         self : MFCCStatistics
             The transformer.
         """
-        self._check_params()
-        _as_tracks(X)
-        return self
+        return self._check_fit(X)
 
     def transform(self, X):
         """Summarise the MFCCs of every track.
@@ -198,18 +188,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
         AudioLoadError
             When a track cannot be read; the message names its index and file.
         """
-        self._validate_params()
-        fmax = self._check_params()
-        tracks = _as_tracks(X)
-        kernel = _MelKernel(
-            sr=self.sr,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=fmax,
-            power=2.0,
-        )
+        kernel, tracks = self._kernel_and_tracks(X, power=2.0)
         one = functools.partial(
             _mfcc_stats_track,
             kernel=kernel,
@@ -219,13 +198,7 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
             top_db=self.top_db,
             n_mfcc=self.n_mfcc,
         )
-        rows = _map_tracks(
-            one,
-            tracks,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-            desc="MFCC statistics",
-        )
+        rows = self._map(one, tracks, "MFCC statistics")
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None):
@@ -249,9 +222,3 @@ class MFCCStatistics(TransformerMixin, BaseEstimator):
             + [f"delta_mfcc{i}_std" for i in k],
             dtype=object,
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags

@@ -3,20 +3,15 @@
 The estimator owns a fitted skorch net (``net_``) instead of subclassing
 :class:`skorch.NeuralNet`: skorch's ``__init__`` sets public attributes and validates
 its own parameters, which breaks scikit-learn's estimator contract. Training is
-skorch's (callbacks, history, early stopping, devices); the net is customised only
-through skorch's documented hooks: ``get_dataset``, ``get_iterator``, ``get_loss`` and
-``initialize_module``.
+skorch's (callbacks, history, early stopping, devices). The net, ``_PatchNet``, lives in
+``_net.py``; the patch datasets and the track split it trains on in ``_patches.py``;
+the torch modules in ``_modules.py``.
 
-torch and skorch are imported inside the functions that need them, so that
+torch, skorch and ``_net`` are imported inside the methods that need them, so that
 ``import sklearn_music`` stays light.
 """
 
 import copy
-import functools
-import json
-import os
-import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,314 +23,17 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._patches import (
+    _encode_targets,
+    _fixed_offsets,
+    _ragged_spectrograms,
+    _TrackData,
+    _TrackSplit,
+)
+
 __all__ = ["ConvEmbedder"]
-
-
-# --------------------------------------------------------------------------------------
-# Input checking
-# --------------------------------------------------------------------------------------
-def _is_ragged_sequence(X):
-    """True for a list / tuple / 1-D object array whose items are all 2-D arrays."""
-    if isinstance(X, np.ndarray):
-        if X.dtype != object or X.ndim != 1:
-            return False
-    elif not isinstance(X, (list, tuple)):
-        return False
-    return len(X) > 0 and all(getattr(x, "ndim", None) == 2 for x in X)
-
-
-def _crop(spec, offset, n_frames, pad_mode):
-    """``n_frames`` frames of ``spec`` from ``offset``; short tracks are padded."""
-    length = spec.shape[1]
-    if length >= n_frames:
-        return spec[:, offset : offset + n_frames]
-    if pad_mode == "wrap":
-        return spec[:, np.arange(n_frames) % length]
-    out = np.zeros((spec.shape[0], n_frames), dtype=spec.dtype)
-    out[:, :length] = spec
-    return out
-
-
-def _fixed_offsets(length, n_frames, hop):
-    """Offsets of the patches taken every ``hop`` frames, the last one ending the track."""
-    if length <= n_frames:
-        return [0]
-    offsets = list(range(0, length - n_frames + 1, hop))
-    if offsets[-1] + n_frames < length:
-        offsets.append(length - n_frames)
-    return offsets
-
-
-# --------------------------------------------------------------------------------------
-# Datasets (plain map-style datasets: torch's DataLoader needs only __len__/__getitem__)
-# --------------------------------------------------------------------------------------
-class _TrackData:
-    """Normalised spectrograms of the tracks and their packed targets (or None)."""
-
-    def __init__(self, specs, Y=None):
-        self.specs = specs
-        self.Y = Y
-
-    def __len__(self):
-        return len(self.specs)
-
-    def subset(self, indices):
-        return _TrackData(
-            [self.specs[i] for i in indices], None if self.Y is None else self.Y[indices]
-        )
-
-    def target(self, i):
-        if self.Y is None:
-            return np.zeros(1, dtype=np.float32)
-        return self.Y[i]
-
-
-class _RandomPatches:
-    """Training examples: ``patches_per_track`` random patches (or patch sequences)
-    of every track; each access draws a new position, so each epoch sees new patches.
-    """
-
-    def __init__(
-        self, tracks, *, n_frames, hop, per_track, pad_mode, sequence_length, aggregate, rng
-    ):
-        self.tracks = tracks
-        self.n_frames = n_frames
-        self.hop = hop
-        self.per_track = per_track
-        self.pad_mode = pad_mode
-        self.sequence_length = sequence_length
-        self.aggregate = aggregate
-        self.rng = rng
-
-    def __len__(self):
-        return len(self.tracks) * self.per_track
-
-    def __getitem__(self, k):
-        i = k % len(self.tracks)
-        spec = self.tracks.specs[i]
-        length = spec.shape[1]
-        y = self.tracks.target(i)
-        if self.aggregate == "mean":
-            offset = int(self.rng.integers(0, max(1, length - self.n_frames + 1)))
-            return _crop(spec, offset, self.n_frames, self.pad_mode), y
-        # a run of `sequence_length` hop-spaced patches from a random start
-        span = self.n_frames + (self.sequence_length - 1) * self.hop
-        start = int(self.rng.integers(0, max(1, length - span + 1)))
-        offsets = [
-            o
-            for o in range(start, start + span - self.n_frames + 1, self.hop)
-            if o + self.n_frames <= length
-        ] or [start]
-        seq = np.zeros((self.sequence_length, spec.shape[0], self.n_frames), np.float32)
-        for j, o in enumerate(offsets):
-            seq[j] = _crop(spec, o, self.n_frames, self.pad_mode)
-        return {"x": seq, "lengths": np.int64(len(offsets))}, y
-
-
-class _FixedPatches:
-    """Evaluation examples: every track cut into patches every ``hop`` frames.
-
-    With ``aggregate="mean"`` an item is one patch (tracks are averaged afterwards,
-    ``counts`` gives the number of patches of each track); with ``"gru"`` an item is
-    the whole sequence of patches of one track.
-    """
-
-    def __init__(self, tracks, *, n_frames, hop, pad_mode, aggregate):
-        self.tracks = tracks
-        self.n_frames = n_frames
-        self.pad_mode = pad_mode
-        self.aggregate = aggregate
-        self.offsets = [_fixed_offsets(s.shape[1], n_frames, hop) for s in tracks.specs]
-        self.counts = np.array([len(o) for o in self.offsets])
-        self.items = [(i, o) for i, offs in enumerate(self.offsets) for o in offs]
-
-    def __len__(self):
-        return len(self.items) if self.aggregate == "mean" else len(self.tracks)
-
-    def __getitem__(self, k):
-        if self.aggregate == "mean":
-            i, o = self.items[k]
-            spec = self.tracks.specs[i]
-            return _crop(spec, o, self.n_frames, self.pad_mode), self.tracks.target(i)
-        spec = self.tracks.specs[k]
-        seq = np.stack([_crop(spec, o, self.n_frames, self.pad_mode) for o in self.offsets[k]])
-        return {"x": seq, "lengths": np.int64(len(seq))}, self.tracks.target(k)
-
-
-def _collate_sequences(batch):
-    """Stack patch sequences of different lengths, padding with zero patches."""
-    import torch
-
-    n_steps = max(int(x["lengths"]) for x, _ in batch)
-    shape = batch[0][0]["x"].shape[1:]
-    xs = np.zeros((len(batch), n_steps, *shape), dtype=np.float32)
-    for j, (x, _) in enumerate(batch):
-        xs[j, : len(x["x"])] = x["x"]
-    lengths = torch.tensor([int(x["lengths"]) for x, _ in batch])
-    ys = torch.as_tensor(np.stack([y for _, y in batch]))
-    return {"x": torch.from_numpy(xs), "lengths": lengths}, ys
-
-
-class _TrackSplit:
-    """skorch ``train_split``: hold out a fraction of the *tracks* (so no patch of a
-    validation track is trained on), stratified by the first classification target.
-    """
-
-    def __init__(self, fraction, stratify_column, random_state):
-        self.fraction = fraction
-        self.stratify_column = stratify_column
-        self.random_state = random_state
-
-    def __call__(self, dataset, y=None, **fit_params):
-        from sklearn.model_selection import train_test_split
-
-        idx = np.arange(len(dataset))
-        strat = None
-        if self.stratify_column is not None:
-            strat = dataset.Y[:, self.stratify_column]
-            if np.unique(strat, return_counts=True)[1].min() < 2:
-                strat = None
-        try:
-            train, valid = train_test_split(
-                idx,
-                test_size=self.fraction,
-                stratify=strat,
-                random_state=self.random_state,
-            )
-        except ValueError:  # too few tracks per class for a stratified split
-            train, valid = train_test_split(
-                idx, test_size=self.fraction, random_state=self.random_state
-            )
-        return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))
-
-
-# --------------------------------------------------------------------------------------
-# The skorch net (created on first use so that skorch is imported lazily)
-# --------------------------------------------------------------------------------------
-@functools.cache
-def _net_class():
-    import torch
-    from skorch import NeuralNet
-    from skorch.utils import to_tensor
-
-    class _PatchNet(NeuralNet):
-        """skorch net that trains on random patches of whole tracks.
-
-        Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
-        ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
-        the random patch positions and of the shuffling).
-        """
-
-        def __init__(
-            self,
-            module,
-            criterion,
-            *,
-            patch_frames=96,
-            patch_hop=48,
-            patches_per_track=8,
-            pad_mode="wrap",
-            sequence_length=4,
-            aggregate="mean",
-            patch_seed=0,
-            **kwargs,
-        ):
-            super().__init__(module, criterion, **kwargs)
-            self.patch_frames = patch_frames
-            self.patch_hop = patch_hop
-            self.patches_per_track = patches_per_track
-            self.pad_mode = pad_mode
-            self.sequence_length = sequence_length
-            self.aggregate = aggregate
-            self.patch_seed = patch_seed
-
-        def get_dataset(self, X, y=None):
-            if isinstance(X, _TrackData):
-                return X
-            return super().get_dataset(X, y)
-
-        def get_iterator(self, dataset, training=False):
-            if isinstance(dataset, _TrackData):
-                if training:
-                    seeds = np.random.SeedSequence(self.patch_seed).spawn(2)
-                    dataset = _RandomPatches(
-                        dataset,
-                        n_frames=self.patch_frames,
-                        hop=self.patch_hop,
-                        per_track=self.patches_per_track,
-                        pad_mode=self.pad_mode,
-                        sequence_length=self.sequence_length,
-                        aggregate=self.aggregate,
-                        rng=np.random.default_rng(seeds[0]),
-                    )
-                    gen = torch.Generator()
-                    gen.manual_seed(int(seeds[1].generate_state(1)[0]))
-                    sampler = torch.utils.data.RandomSampler(dataset, generator=gen)
-                    loader_kwargs = {"sampler": sampler}
-                else:
-                    dataset = _FixedPatches(
-                        dataset,
-                        n_frames=self.patch_frames,
-                        hop=self.patch_hop,
-                        pad_mode=self.pad_mode,
-                        aggregate=self.aggregate,
-                    )
-                    loader_kwargs = {}
-                if self.aggregate == "gru":
-                    loader_kwargs["collate_fn"] = _collate_sequences
-                return torch.utils.data.DataLoader(
-                    dataset, batch_size=self.batch_size, num_workers=0, **loader_kwargs
-                )
-            return super().get_iterator(dataset, training=training)
-
-        def get_loss(self, y_pred, y_true, X=None, training=False):
-            # y_pred = (embedding, head_0, head_1, ...); the criterion sums the heads
-            y_true = to_tensor(y_true, device=self.device)
-            return self.criterion_(y_pred[1:], y_true)
-
-        def initialize_module(self):
-            super().initialize_module()
-            # He initialisation of the conv layers (each followed by BN and ReLU)
-            for m in self.module_.modules():
-                if isinstance(m, torch.nn.Conv1d):
-                    torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            return self
-
-    _PatchNet.__module__ = __name__
-    _PatchNet.__qualname__ = "_PatchNet"
-    return _PatchNet
-
-
-def __getattr__(name):
-    # lets pickle find the lazily created net class
-    if name == "_PatchNet":
-        return _net_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@contextmanager
-def _torch_context(n_jobs, seed=None, device="cpu"):
-    """Temporarily set torch's thread count and (forked) random seed."""
-    import torch
-
-    old_threads = torch.get_num_threads()
-    if n_jobs is not None:
-        n = os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs
-        torch.set_num_threads(max(1, n))
-    try:
-        if seed is None:
-            yield
-        else:
-            dev = torch.device(device)
-            devices = [dev.index or 0] if dev.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                yield
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
@@ -391,7 +89,8 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         means after normalisation).
     target_weights : dict, default=None
         Weight of each target's loss, by target name (dict keys or DataFrame
-        columns; a single target is named ``"y"``). Missing names weigh 1.
+        columns; a single target is named after its ``name`` when it is a named
+        pandas Series, else ``"y"``). Missing names weigh 1.
     class_weight : {"balanced"}, default=None
         ``"balanced"`` weighs the cross-entropy of each class by the inverse of its
         frequency.
@@ -595,28 +294,8 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     # ---------------------------------------------------------------- input checks
     def _check_X(self, X, *, reset):
         """Return a list of float32 (n_mels, n_frames_i) arrays."""
-        if _is_ragged_sequence(X):
-            specs = []
-            for i, x in enumerate(X):
-                x = np.asarray(x)
-                if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-                    raise ValueError(
-                        f"X[{i}] has dtype {x.dtype}; a spectrogram must be real numbers"
-                    )
-                x = np.ascontiguousarray(x, dtype=np.float32)
-                if x.shape[0] < 1 or x.shape[1] < 1:
-                    raise ValueError(
-                        f"X[{i}] has shape {x.shape}; a spectrogram needs at least one "
-                        "mel band and one frame"
-                    )
-                if not np.isfinite(x).all():
-                    raise ValueError(f"X[{i}] contains NaN or infinity")
-                if specs and x.shape[0] != specs[0].shape[0]:
-                    raise ValueError(
-                        f"X[{i}] has {x.shape[0]} mel bands but X[0] has "
-                        f"{specs[0].shape[0]}; every spectrogram needs the same n_mels"
-                    )
-                specs.append(x)
+        specs = _ragged_spectrograms(X)
+        if specs is not None:
             n_mels = specs[0].shape[0]
             if reset:
                 self.n_features_in_ = n_mels
@@ -639,82 +318,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = X.astype(np.float32, copy=False)
         return list(X)
 
-    def _encode_targets(self, y, n_samples):
-        """Pack the targets into a float matrix; describe them in a list of dicts."""
-        if y is None:
-            raise ValueError("ConvEmbedder requires y to be passed, but the target y is None.")
-        if isinstance(y, dict):
-            items = list(y.items())
-        elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame
-            items = [(str(c), y[c].to_numpy()) for c in y.columns]
-        else:
-            items = [(str(getattr(y, "name", None) or "y"), y)]
-        if not items:
-            raise ValueError("y has no target")
-        weights = dict(self.target_weights or {})
-        unknown = set(weights) - {name for name, _ in items}
-        if unknown:
-            raise ValueError(
-                f"target_weights names {sorted(unknown)}, which are not targets; the "
-                f"targets are {[name for name, _ in items]}"
-            )
-        targets, columns = [], []
-        start = 0
-        for name, values in items:
-            values = np.asarray(values)
-            if values.shape[0] != n_samples:
-                raise ValueError(
-                    f"target {name!r} has {values.shape[0]} rows but X has {n_samples} tracks"
-                )
-            if values.ndim == 1 and type_of_target(values) in ("binary", "multiclass"):
-                if values.dtype.kind in "fc" and not np.isfinite(values).all():
-                    raise ValueError(f"target {name!r} contains NaN or infinity")
-                classes, codes = np.unique(values, return_inverse=True)
-                targets.append(
-                    {
-                        "name": name,
-                        "kind": "class",
-                        "classes": classes,
-                        "start": start,
-                        "stop": start + 1,
-                    }
-                )
-                columns.append(codes.astype(np.float32)[:, None])
-            elif values.ndim in (1, 2):
-                try:
-                    vals = values.astype(np.float64).reshape(n_samples, -1)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(
-                        f"target {name!r} is neither class labels nor numbers: {exc}"
-                    ) from None
-                if not np.isfinite(vals).all():
-                    raise ValueError(f"target {name!r} contains NaN or infinity")
-                mean, scale = vals.mean(axis=0), vals.std(axis=0)
-                scale[scale == 0] = 1.0
-                width = vals.shape[1]
-                targets.append(
-                    {
-                        "name": name,
-                        "kind": "regression",
-                        "mean": mean,
-                        "scale": scale,
-                        "start": start,
-                        "stop": start + width,
-                        "ndim": values.ndim,
-                    }
-                )
-                columns.append(((vals - mean) / scale).astype(np.float32))
-            else:
-                raise ValueError(
-                    f"target {name!r} has shape {values.shape}; expected 1-D labels "
-                    "or a 1-D / 2-D array of numbers"
-                )
-            targets[-1]["weight"] = float(weights.get(name, 1.0))
-            start = targets[-1]["stop"]
-        return targets, np.hstack(columns)
-
-    def _predict_index(self):
-        names = [t["name"] for t in self.targets_]
+    def _predict_index(self, targets=None):
+        """Index of the ``predict_target`` in ``targets`` (default: ``targets_``)."""
+        targets = self.targets_ if targets is None else targets
+        names = [t["name"] for t in targets]
         if self.predict_target is not None:
             if self.predict_target not in names:
                 raise ValueError(
@@ -722,7 +329,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     f"targets are {names}"
                 )
             return names.index(self.predict_target)
-        kinds = [t["kind"] for t in self.targets_]
+        kinds = [t["kind"] for t in targets]
         return kinds.index("class") if "class" in kinds else 0
 
     def _hop(self):
@@ -746,10 +353,51 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self : ConvEmbedder
             The fitted estimator.
         """
-        import torch
-        from skorch.callbacks import EarlyStopping
+        from ._modules import MultiHeadNet, MultiTargetLoss
+        from ._net import _PatchNet, _torch_context
 
-        from sklearn_music._modules import MultiHeadNet, MultiTargetLoss, min_patch_frames
+        self._check_fit_params()
+        specs = self._check_X(X, reset=True)
+        targets, Y = _encode_targets(y, len(specs), self.target_weights)
+        pred = targets[self._predict_index(targets)]
+        data = _TrackData(self._fit_normalisation(specs), Y)
+
+        rs = check_random_state(self.random_state)
+        torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
+        # Everything the net needs to be rebuilt for inference, as plain data: it is
+        # what pickling stores next to the weights (see __getstate__).
+        net_init = self._net_init_params(targets, Y, patch_seed)
+        optimizer, opt_kwargs = self._optimizer()
+        callbacks = self._fit_callbacks()
+        net = _PatchNet(
+            MultiHeadNet,
+            MultiTargetLoss,
+            optimizer=optimizer,
+            train_split=self._train_split(targets, split_seed),
+            callbacks=callbacks or None,
+            device=self.device,
+            **net_init,
+            **opt_kwargs,
+        )
+        with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
+            net.fit(data, y=None)
+        self.net_ = net
+        self._net_init = net_init
+        self.targets_ = [
+            {k: v for k, v in t.items() if k not in ("start", "stop")} for t in targets
+        ]
+        if pred["kind"] == "class":
+            self.classes_ = pred["classes"]
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        self._n_features_out = self.embedding_dim
+        return self
+
+    def _check_fit_params(self):
+        """Checks between parameters that ``_parameter_constraints`` cannot express."""
+        import torch
+
+        from ._modules import min_patch_frames
 
         pooling = tuple(self.pooling)
         if not pooling or not set(pooling) <= {"mean", "max", "l2"}:
@@ -771,27 +419,18 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but torch finds no CUDA device")
 
-        specs = self._check_X(X, reset=True)
-        targets, Y = self._encode_targets(y, len(specs))
-        if self.predict_target is not None and self.predict_target not in [
-            t["name"] for t in targets
-        ]:
-            raise ValueError(
-                f"predict_target={self.predict_target!r} is not a target; the targets "
-                f"are {[t['name'] for t in targets]}"
-            )
-
+    def _fit_normalisation(self, specs):
+        """Learn ``mean_`` and ``scale_`` of every mel band; return ``specs`` normalised."""
         frames = np.concatenate(specs, axis=1).astype(np.float64)
         self.mean_ = frames.mean(axis=1).astype(np.float32)
         scale = frames.std(axis=1)
         scale[scale < 1e-8] = 1.0
         self.scale_ = scale.astype(np.float32)
         del frames
-        data = _TrackData(self._normalise(specs), Y)
+        return self._normalise(specs)
 
-        rs = check_random_state(self.random_state)
-        torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
-
+    def _heads(self, targets, Y):
+        """Output size, loss description and class weights of every target's head."""
         head_sizes, loss_heads, class_weights = [], [], []
         for t in targets:
             if t["kind"] == "class":
@@ -805,39 +444,18 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 head_sizes.append(t["stop"] - t["start"])
                 class_weights.append(None)
             loss_heads.append((t["kind"], t["start"], t["stop"], t["weight"]))
+        return head_sizes, loss_heads, class_weights
 
-        if callable(self.optimizer):
-            optimizer, opt_kwargs = self.optimizer, {}
-        else:
-            optimizer = getattr(torch.optim, _OPTIMIZERS[self.optimizer])
-            opt_kwargs = {"optimizer__momentum": 0.9} if self.optimizer == "sgd" else {}
-        if self.weight_decay:
-            opt_kwargs["optimizer__weight_decay"] = self.weight_decay
-
-        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-                    ),
-                )
-            )
-        train_split = None
-        if self.validation_fraction is not None:
-            first_class = next((t["start"] for t in targets if t["kind"] == "class"), None)
-            train_split = _TrackSplit(self.validation_fraction, first_class, split_seed)
-
-        # Everything the net needs to be rebuilt for inference, as plain data: it is
-        # what pickling stores next to the weights (see __getstate__).
-        net_init = dict(
+    def _net_init_params(self, targets, Y, patch_seed):
+        """The ``_PatchNet`` parameters, as plain data (pickled next to the weights)."""
+        head_sizes, loss_heads, class_weights = self._heads(targets, Y)
+        return dict(
             module__n_mels=int(self.n_features_in_),
             module__head_sizes=[int(h) for h in head_sizes],
             module__aggregate=self.aggregate,
             module__n_filters=int(self.n_filters),
             module__n_conv=int(self.n_conv),
-            module__pooling=pooling,
+            module__pooling=tuple(self.pooling),
             module__hidden_units=tuple(int(u) for u in self.hidden_units),
             module__embedding_dim=int(self.embedding_dim),
             module__dropout=float(self.dropout),
@@ -856,30 +474,42 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             aggregate=self.aggregate,
             patch_seed=patch_seed,
         )
-        net = _net_class()(
-            MultiHeadNet,
-            MultiTargetLoss,
-            optimizer=optimizer,
-            train_split=train_split,
-            callbacks=callbacks or None,
-            device=self.device,
-            **net_init,
-            **opt_kwargs,
-        )
-        with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
-            net.fit(data, y=None)
-        self.net_ = net
-        self._net_init = net_init
-        self.targets_ = [
-            {k: v for k, v in t.items() if k not in ("start", "stop")} for t in targets
-        ]
-        pred = targets[self._predict_index()]
-        if pred["kind"] == "class":
-            self.classes_ = pred["classes"]
-        elif hasattr(self, "classes_"):
-            del self.classes_
-        self._n_features_out = self.embedding_dim
-        return self
+
+    def _optimizer(self):
+        """The torch optimizer class and its ``optimizer__*`` net parameters."""
+        import torch
+
+        if callable(self.optimizer):
+            optimizer, opt_kwargs = self.optimizer, {}
+        else:
+            optimizer = getattr(torch.optim, _OPTIMIZERS[self.optimizer])
+            opt_kwargs = {"optimizer__momentum": 0.9} if self.optimizer == "sgd" else {}
+        if self.weight_decay:
+            opt_kwargs["optimizer__weight_decay"] = self.weight_decay
+        return optimizer, opt_kwargs
+
+    def _fit_callbacks(self):
+        """Copies of the user's callbacks, plus skorch's early stopping if asked."""
+        from skorch.callbacks import EarlyStopping
+
+        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+                    ),
+                )
+            )
+        return callbacks
+
+    def _train_split(self, targets, split_seed):
+        """skorch ``train_split``: hold out tracks, or None without validation."""
+        if self.validation_fraction is None:
+            return None
+        first_class = next((t["start"] for t in targets if t["kind"] == "class"), None)
+        return _TrackSplit(self.validation_fraction, first_class, split_seed)
 
     def _normalise(self, specs):
         mean, scale = self.mean_[:, None], self.scale_[:, None]
@@ -888,20 +518,12 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     # ---------------------------------------------------------------- inference
     def _infer(self, X):
         """Embeddings and per-target outputs of each track (patches averaged)."""
-        import torch
+        from ._net import _forward_patches
 
         check_is_fitted(self)
         specs = self._normalise(self._check_X(X, reset=False))
-        data = _TrackData(specs)
-        outs = []
-        with _torch_context(self.n_jobs):
-            for batch in self.net_.forward_iter(data, training=False):
-                emb, *heads = batch
-                row = [emb]
-                for t, h in zip(self.targets_, heads):
-                    row.append(torch.softmax(h, dim=1) if t["kind"] == "class" else h)
-                outs.append([r.numpy().astype(np.float64) for r in row])
-        cols = [np.concatenate(c) for c in zip(*outs)]
+        kinds = [t["kind"] for t in self.targets_]
+        cols = _forward_patches(self.net_, _TrackData(specs), kinds, self.n_jobs)
         if self.aggregate == "mean":
             counts = np.array(
                 [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop())) for s in specs]
@@ -980,54 +602,24 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         the weights are moved to the CPU, so a model trained on a GPU loads on a
         machine without one.
         """
-        import io
-
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
         if net is not None:
-            import torch
+            from ._net import _net_to_state
 
-            weights = {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
-            buffer = io.BytesIO()
-            torch.save(weights, buffer)
-            state["_net_weights"] = buffer.getvalue()
-            state["_net_history"] = json.dumps(net.history.to_list(), default=float)
+            state["_net_weights"], state["_net_history"] = _net_to_state(net)
         return state
 
     def __setstate__(self, state):
         """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
-        import io
-
         state = dict(state)
         weights = state.pop("_net_weights", None)
         history = state.pop("_net_history", None)
         super().__setstate__(state)
-        if weights is None:
-            return
-        import torch
-        from skorch.exceptions import DeviceWarning
-        from skorch.history import History
+        if weights is not None:
+            from ._net import _net_from_state
 
-        from sklearn_music._modules import MultiHeadNet, MultiTargetLoss
-
-        device = self.device or "cpu"
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            warnings.warn(
-                f"ConvEmbedder was saved with device={device!r}, but torch finds no "
-                "CUDA device here; the net is loaded on device='cpu'",
-                DeviceWarning,
-                stacklevel=2,
-            )
-            device = "cpu"
-        net = _net_class()(MultiHeadNet, MultiTargetLoss, device=device, **self._net_init)
-        net.initialize()
-        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-        net.module_.load_state_dict(tensors)
-        net.module_.to(device)
-        net.module_.eval()
-        if history is not None:
-            net.history_ = History(json.loads(history))
-        self.net_ = net
+            self.net_ = _net_from_state(self._net_init, weights, history, self.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,26 +5,24 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import normalize
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+
+from ._nndescent import (
+    build_index,
+    exact_cosine,
+    nndescent_from_plain,
+    nndescent_to_plain,
+    vectors_from_index,
+)
+from .metrics import precision_at_k
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["NearestTracks"]
 
 _METRICS = {"cosine", "euclidean", "manhattan"}
-# pynndescent's name for each metric (same distances as scipy / sklearn)
-_NND_METRIC = {"cosine": "cosine", "euclidean": "euclidean", "manhattan": "manhattan"}
-# numba-compiled functions in an NNDescent's state; NNDescent.__setstate__ rebuilds them
-_NND_FUNCTIONS = (
-    "_distance_func",
-    "_distance_correction",
-    "_deheap_function",
-    "_rerank_function",
-    "_true_distance_func",
-)
 
 
 class NearestTracks(BaseEstimator):
@@ -94,8 +92,14 @@ class NearestTracks(BaseEstimator):
         The search actually used.
 
     index_ : pynndescent.NNDescent or ndarray of shape (n_samples_fit, n_features)
-        The approximate index, or for ``"brute"`` the fitted vectors
-        (L2-normalised for ``metric="cosine"``).
+        The approximate index, or for ``"brute"`` the array ``vectors_`` itself.
+
+    vectors_ : ndarray of shape (n_samples_fit, n_features)
+        The fitted track vectors as searched, in fitted order: L2-normalised for
+        ``metric="cosine"`` (with either algorithm). float32 for
+        ``"nndescent"`` (what the index searches); for ``"brute"`` the dtype of
+        the fitted ``X`` (float32 or float64), so that exact search keeps its
+        precision.
 
     n_samples_fit_ : int
         Number of fitted tracks.
@@ -126,8 +130,9 @@ class NearestTracks(BaseEstimator):
     memory maps) and :func:`sklearn_music.persistence.save_model` needs no
     pynndescent type.
 
-    With ``algorithm="nndescent"`` and ``metric="cosine"``, the distances
-    returned are computed exactly for the neighbours found; pynndescent's search
+    With ``algorithm="nndescent"`` and ``metric="cosine"``, the index is built
+    on ``vectors_``, normalised by this estimator, and the distances returned are
+    computed exactly from ``vectors_`` for the neighbours found; pynndescent's search
     itself treats all tracks with a non-positive cosine similarity to the query
     as equally far, so their order among themselves is arbitrary (it only
     matters when fewer than ``n_neighbors`` tracks point the query's way).
@@ -217,33 +222,27 @@ class NearestTracks(BaseEstimator):
                 y_numeric=False,
             )
         n = X.shape[0]
-        if track_ids is None:
-            ids = np.arange(n)
-        else:
-            ids = np.asarray(track_ids)
-            if ids.ndim != 1 or ids.shape[0] != n:
-                raise ValueError(
-                    f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X"
-                )
-            uniq, counts = np.unique(ids, return_counts=True)
-            if uniq.shape[0] != n:
-                dup = uniq[counts > 1][0]
-                raise ValueError(
-                    f"track_ids must be unique; {dup.tolist()!r} appears "
-                    f"{counts[counts > 1][0]} times"
-                )
+        ids = _check_track_ids(track_ids, n)
         if self.algorithm == "auto":
             algorithm = "brute" if n <= self.brute_threshold else "nndescent"
         else:
             algorithm = self.algorithm
 
+        # the searched vectors: L2-normalised here for cosine, whatever the backend
+        vectors = normalize(X) if self.metric == "cosine" else X.copy()
         if algorithm == "brute":
-            data = normalize(X) if self.metric == "cosine" else X.copy()
-            self.index_ = data
-            self._fit_X = data
+            self.vectors_ = vectors
+            self.index_ = vectors
         else:
-            self.index_ = self._build_index(X)
-            self._fit_X = _IndexRows(self.index_)
+            self.vectors_ = np.asarray(vectors, dtype=np.float32)
+            self.index_ = build_index(
+                self.vectors_,
+                metric=self.metric,
+                index_params=self.index_params,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+                verbose=self.verbose,
+            )
         self.algorithm_ = algorithm
         self.n_samples_fit_ = n
         self.track_ids_ = ids
@@ -257,37 +256,10 @@ class NearestTracks(BaseEstimator):
                     delattr(self, attr)
         return self
 
-    def _build_index(self, X):
-        try:
-            from pynndescent import NNDescent
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise ImportError(
-                "algorithm='nndescent' needs pynndescent: pip install pynndescent"
-            ) from exc
-        params = dict(self.index_params or {})
-        for key in ("metric", "random_state", "n_jobs", "verbose"):
-            if key in params:
-                raise ValueError(
-                    f"index_params may not set {key!r}: it is NearestTracks' own parameter {key}"
-                )
-        n = X.shape[0]
-        if n < 2:
-            raise ValueError(
-                f"algorithm='nndescent' needs at least 2 fitted tracks, got {n}; "
-                "use algorithm='brute'"
-            )
-        params["n_neighbors"] = min(int(params.get("n_neighbors", 30)), n - 1)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        index = NNDescent(
-            np.asarray(X, dtype=np.float32),
-            metric=_NND_METRIC[self.metric],
-            random_state=seed,
-            n_jobs=self.n_jobs,
-            verbose=bool(self.verbose),
-            **params,
-        )
-        index.prepare()
-        return index
+    @property
+    def _fit_X(self):
+        # read by sklearn_music.store before it reads vectors_; remove with that
+        return self.vectors_
 
     # ------------------------------------------------------------ neighbours
     def _check_k(self, n_neighbors, exclude_self):
@@ -333,7 +305,7 @@ class NearestTracks(BaseEstimator):
         exclude_self = X is None
         k = self._check_k(n_neighbors, exclude_self)
         if X is None:
-            Q = self._fit_X[:]
+            Q = self.vectors_
         else:
             Q = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             if self.metric == "cosine":
@@ -345,7 +317,7 @@ class NearestTracks(BaseEstimator):
         return (dist, ind) if return_distance else ind
 
     def _brute(self, Q, k, exclude_self):
-        fit_X = self._fit_X
+        fit_X = self.vectors_
 
         def reduce(D, start):
             rows = np.arange(D.shape[0])
@@ -381,23 +353,8 @@ class NearestTracks(BaseEstimator):
             ind = ind[keep].reshape(ind.shape[0], kq - 1)[:, :k]
             dist = dist[keep].reshape(dist.shape[0], kq - 1)[:, :k]
         if self.metric == "cosine":
-            dist, ind = self._exact_cosine(Q, dist, ind)
+            dist, ind = exact_cosine(Q, self.vectors_, dist, ind)
         return dist, ind
-
-    def _exact_cosine(self, Q, dist, ind, chunk_size=4096):
-        # pynndescent searches cosine as -log2(cos) and reports every pair with a
-        # non-positive cosine similarity at distance 1: recompute the returned
-        # pairs' distances exactly and sort each row again
-        Qn = normalize(np.asarray(Q, dtype=np.float32))
-        for start in range(0, ind.shape[0], chunk_size):
-            rows = slice(start, start + chunk_size)
-            V = self._fit_X[np.maximum(ind[rows], 0)]
-            d = 1.0 - np.einsum("qd,qkd->qk", Qn[rows], V).astype(np.float64)
-            d[ind[rows] < 0] = np.inf
-            dist[rows] = d
-        order = np.argsort(dist, axis=1, kind="stable")
-        dist = np.clip(np.take_along_axis(dist, order, axis=1), 0.0, 2.0)
-        return dist, np.take_along_axis(ind, order, axis=1)
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Compute the graph of each query's nearest fitted tracks.
@@ -485,8 +442,6 @@ class NearestTracks(BaseEstimator):
         score : float
             Mean precision@k, in [0, 1].
         """
-        from .metrics import precision_at_k
-
         self._check_labels("score")
         k = min(self.n_neighbors, self.n_samples_fit_)
         ind = self.kneighbors(X, k, return_distance=False)
@@ -562,7 +517,7 @@ class NearestTracks(BaseEstimator):
         n_take = min(n, n_avail)
         if n_take <= 0:
             return []
-        V = self._fit_X[rows]
+        V = self.vectors_[rows]
         if aggregate == "mean":
             queries = V.mean(axis=0, keepdims=True)
         else:
@@ -592,19 +547,25 @@ class NearestTracks(BaseEstimator):
         state.pop("_id_to_row", None)
         index = state.get("index_")
         if index is not None and not isinstance(index, np.ndarray):
-            state["index_"] = _nndescent_to_plain(index)
-            state.pop("_fit_X", None)
+            state["index_"] = nndescent_to_plain(index)
         return state
 
     def __setstate__(self, state):
         state = dict(state)
+        state.pop("_fit_X", None)  # saved by sklearn_music 0.1: the vectors, or a view
         index = state.get("index_")
         if isinstance(index, dict):
-            state["index_"] = _nndescent_from_plain(index)
-            state["_fit_X"] = _IndexRows(state["index_"])
+            state["index_"] = nndescent_from_plain(index)
+            if "vectors_" in state:
+                state["vectors_"] = np.array(state["vectors_"])  # owned, writeable
+            else:  # saved by sklearn_music 0.1
+                vectors = vectors_from_index(state["index_"])
+                if state.get("metric") == "cosine":
+                    vectors = normalize(vectors)
+                state["vectors_"] = vectors
         elif isinstance(index, np.ndarray):
             state["index_"] = np.array(index)  # an owned, writeable copy
-            state["_fit_X"] = state["index_"]
+            state["vectors_"] = state["index_"]
         super().__setstate__(state)
         if hasattr(self, "track_ids_"):
             self.track_ids_ = np.array(self.track_ids_)
@@ -621,69 +582,17 @@ class NearestTracks(BaseEstimator):
         return tags
 
 
-class _IndexRows:
-    """The fitted vectors of an NNDescent in fitted order, without a second copy.
-
-    ``prepare()`` reorders the index's data (``_raw_data[i]`` is fitted row
-    ``_vertex_order[i]``); ``rows[r]`` reads fitted row(s) ``r``.
-    """
-
-    def __init__(self, index):
-        self.index = index
-        self.position = np.argsort(index._vertex_order)
-        self.shape = index._raw_data.shape
-
-    def __getitem__(self, rows):
-        return self.index._raw_data[self.position[rows]]
-
-
-# --------------------------------------------------------------------------- #
-# the approximate index as plain arrays (pickling, skops) and back
-# --------------------------------------------------------------------------- #
-def _copy_arrays(value):
-    if isinstance(value, np.ndarray):
-        return np.array(value)  # owned and writeable, also from a read-only memmap
-    if isinstance(value, tuple):
-        return tuple(_copy_arrays(v) for v in value)
-    if isinstance(value, list):
-        return [_copy_arrays(v) for v in value]
-    return value
-
-
-def _nndescent_to_plain(index):
-    """An NNDescent's state with only arrays and builtins (no numba objects)."""
-    state = index.__getstate__()
-    for key in _NND_FUNCTIONS:
-        state.pop(key, None)
-    graph = state.pop("_search_graph", None)
-    if graph is not None:
-        graph = sparse.csr_array(graph)
-        state["_search_graph_parts"] = (
-            graph.data,
-            graph.indices,
-            graph.indptr,
-            tuple(int(s) for s in graph.shape),
+def _check_track_ids(track_ids, n):
+    """The fitted tracks' ids: ``track_ids`` checked, or ``0 .. n - 1``."""
+    if track_ids is None:
+        return np.arange(n)
+    ids = np.asarray(track_ids)
+    if ids.ndim != 1 or ids.shape[0] != n:
+        raise ValueError(f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X")
+    uniq, counts = np.unique(ids, return_counts=True)
+    if uniq.shape[0] != n:
+        dup = uniq[counts > 1][0]
+        raise ValueError(
+            f"track_ids must be unique; {dup.tolist()!r} appears {counts[counts > 1][0]} times"
         )
-    state["_input_dtype"] = np.dtype(state["_input_dtype"]).name
-    if "_min_distance" in state:
-        state["_min_distance"] = float(state["_min_distance"])
-    state["_search_forest"] = tuple(tuple(tree) for tree in state["_search_forest"])
-    return {"pynndescent_state": state}
-
-
-def _nndescent_from_plain(plain):
-    """Rebuild an NNDescent from :func:`_nndescent_to_plain`'s output, copying arrays."""
-    from pynndescent import NNDescent
-
-    state = {k: _copy_arrays(v) for k, v in plain["pynndescent_state"].items()}
-    parts = state.pop("_search_graph_parts", None)
-    if parts is not None:
-        data, indices, indptr, shape = parts
-        state["_search_graph"] = sparse.csr_array((data, indices, indptr), shape=tuple(shape))
-    state["_input_dtype"] = np.dtype(state["_input_dtype"]).type
-    if "_min_distance" in state:
-        state["_min_distance"] = np.float32(state["_min_distance"])
-    state["_distance_correction"] = None  # set again by NNDescent._set_distance_func
-    index = NNDescent.__new__(NNDescent)
-    index.__setstate__(state)
-    return index
+    return ids

@@ -13,9 +13,12 @@ query's own group is removed from the list *before* it is cut at ``k``, so
 that "more tracks by the same artist" does not count as finding similar music.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
+
+from .utils._docstring import Substitution, _shared_docs
+from .utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = [
     "average_precision",
@@ -31,12 +34,12 @@ __all__ = [
 # --------------------------------------------------------------------------- #
 # input checks
 # --------------------------------------------------------------------------- #
-def _check_k(k, name="k"):
-    if k is None:
-        return None
-    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"{name}={k!r} must be a positive integer or None")
-    return int(k)
+_K = Interval(Integral, 1, None, closed="left")
+_GROUP_PARAMS = {
+    "groups_query": ["array-like", None],
+    "groups_neighbors": ["array-like", None],
+}
+_RANKING_PARAMS = {"y_query": ["array-like"], "y_neighbors": ["array-like"], **_GROUP_PARAMS}
 
 
 def _relevance(y_query, y_neighbors, groups_query, groups_neighbors):
@@ -83,6 +86,14 @@ def _compact(relevant, valid):
     return rel, n_kept
 
 
+def _docs(*names):
+    """Fill the shared parameter texts ``names`` into a docstring."""
+    return Substitution(**{name: _shared_docs[name] for name in names})
+
+
+_GROUP_DOCS = ("y_query", "y_neighbors", "groups_query", "groups_neighbors")
+
+
 def _reduce(values, average):
     return float(np.mean(values)) if average else values
 
@@ -90,6 +101,11 @@ def _reduce(values, average):
 # --------------------------------------------------------------------------- #
 # metrics
 # --------------------------------------------------------------------------- #
+@validate_params(
+    {**_RANKING_PARAMS, "k": [_K, None], "average": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
+@_docs(*_GROUP_DOCS)
 def precision_at_k(
     y_query, y_neighbors, *, k=10, groups_query=None, groups_neighbors=None, average=True
 ):
@@ -97,19 +113,14 @@ def precision_at_k(
 
     Parameters
     ----------
-    y_query : array-like of shape (n_queries,)
-        Label of each query.
-    y_neighbors : array-like of shape (n_queries, n_retrieved)
-        Labels of each query's retrieved tracks, nearest first.
+    {y_query}
+    {y_neighbors}
     k : int or None, default=10
         Cut-off; ``None`` means the whole retrieved list. A list shorter than
         ``k`` (after group exclusion) counts as missing relevant tracks: the
         denominator stays ``k``.
-    groups_query : array-like of shape (n_queries,), default=None
-        Group of each query (e.g. its artist); given with ``groups_neighbors``.
-    groups_neighbors : array-like of shape (n_queries, n_retrieved), default=None
-        Group of each retrieved track; those in the query's group are removed
-        before cutting at ``k``.
+    {groups_query}
+    {groups_neighbors}
     average : bool, default=True
         Return the mean over queries; ``False`` returns one value per query.
 
@@ -127,7 +138,6 @@ def precision_at_k(
     ...                groups_query=["a"], groups_neighbors=[["a", "b", "c"]])
     0.5
     """
-    k = _check_k(k)
     relevant, valid = _relevance(y_query, y_neighbors, groups_query, groups_neighbors)
     rel, _ = _compact(relevant, valid)
     kk = rel.shape[1] if k is None else k
@@ -135,6 +145,16 @@ def precision_at_k(
     return _reduce(values, average)
 
 
+@validate_params(
+    {
+        **_RANKING_PARAMS,
+        "k": [_K, None],
+        "n_relevant": ["array-like", None],
+        "average": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+@_docs(*_GROUP_DOCS, "n_relevant")
 def recall_at_k(
     y_query,
     y_neighbors,
@@ -149,20 +169,13 @@ def recall_at_k(
 
     Parameters
     ----------
-    y_query : array-like of shape (n_queries,)
-        Label of each query.
-    y_neighbors : array-like of shape (n_queries, n_retrieved)
-        Labels of each query's retrieved tracks, nearest first.
+    {y_query}
+    {y_neighbors}
     k : int or None, default=10
         Cut-off; ``None`` means the whole retrieved list.
-    n_relevant : array-like of shape (n_queries,), default=None
-        Number of relevant tracks of each query in the whole collection; default
-        the number of relevant tracks in the retrieved list (exact when the list
-        is the full ranking). A query without any relevant track scores 0.
-    groups_query : array-like of shape (n_queries,), default=None
-        Group of each query; given with ``groups_neighbors``.
-    groups_neighbors : array-like of shape (n_queries, n_retrieved), default=None
-        Group of each retrieved track; those in the query's group are removed.
+    {n_relevant}
+    {groups_query}
+    {groups_neighbors}
     average : bool, default=True
         Return the mean over queries; ``False`` returns one value per query.
 
@@ -179,7 +192,6 @@ def recall_at_k(
     >>> recall_at_k([0], [[0, 1]], k=2, n_relevant=[4])
     0.25
     """
-    k = _check_k(k)
     relevant, valid = _relevance(y_query, y_neighbors, groups_query, groups_neighbors)
     rel, _ = _compact(relevant, valid)
     total = _n_relevant(n_relevant, rel)
@@ -206,6 +218,11 @@ def _n_relevant(n_relevant, rel):
     return total
 
 
+@validate_params(
+    {**_RANKING_PARAMS, "k": [_K, None], "n_relevant": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
+@_docs(*_GROUP_DOCS, "n_relevant")
 def average_precision(
     y_query, y_neighbors, *, k=None, n_relevant=None, groups_query=None, groups_neighbors=None
 ):
@@ -219,18 +236,13 @@ def average_precision(
 
     Parameters
     ----------
-    y_query : array-like of shape (n_queries,)
-        Label of each query.
-    y_neighbors : array-like of shape (n_queries, n_retrieved)
-        Labels of each query's retrieved tracks, nearest first.
+    {y_query}
+    {y_neighbors}
     k : int or None, default=None
         Cut-off; ``None`` means the whole retrieved list.
-    n_relevant : array-like of shape (n_queries,), default=None
-        Number of relevant tracks of each query in the collection.
-    groups_query : array-like of shape (n_queries,), default=None
-        Group of each query; given with ``groups_neighbors``.
-    groups_neighbors : array-like of shape (n_queries, n_retrieved), default=None
-        Group of each retrieved track; those in the query's group are removed.
+    {n_relevant}
+    {groups_query}
+    {groups_neighbors}
 
     Returns
     -------
@@ -247,7 +259,6 @@ def average_precision(
     >>> average_precision([1, 1], [[1, 0, 1], [0, 0, 0]])
     array([0.83333333, 0.        ])
     """
-    k = _check_k(k)
     relevant, valid = _relevance(y_query, y_neighbors, groups_query, groups_neighbors)
     rel, _ = _compact(relevant, valid)
     total = _n_relevant(n_relevant, rel)
@@ -260,6 +271,11 @@ def average_precision(
     return np.divide(precision_sum, denom, out=np.zeros(len(denom)), where=denom > 0)
 
 
+@validate_params(
+    {**_RANKING_PARAMS, "k": [_K, None], "n_relevant": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
+@_docs(*_GROUP_DOCS, "n_relevant")
 def mean_average_precision(
     y_query, y_neighbors, *, k=None, n_relevant=None, groups_query=None, groups_neighbors=None
 ):
@@ -267,18 +283,13 @@ def mean_average_precision(
 
     Parameters
     ----------
-    y_query : array-like of shape (n_queries,)
-        Label of each query.
-    y_neighbors : array-like of shape (n_queries, n_retrieved)
-        Labels of each query's retrieved tracks, nearest first.
+    {y_query}
+    {y_neighbors}
     k : int or None, default=None
         Cut-off; ``None`` means the whole retrieved list.
-    n_relevant : array-like of shape (n_queries,), default=None
-        Number of relevant tracks of each query in the collection.
-    groups_query : array-like of shape (n_queries,), default=None
-        Group of each query; given with ``groups_neighbors``.
-    groups_neighbors : array-like of shape (n_queries, n_retrieved), default=None
-        Group of each retrieved track; those in the query's group are removed.
+    {n_relevant}
+    {groups_query}
+    {groups_neighbors}
 
     Returns
     -------
@@ -322,6 +333,16 @@ def _loo_rankings(X, metric, chunk_size=1024):
         yield rows, order
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "groups": ["array-like", None],
+        "k": [_K, "array-like"],
+        "metric": [str, callable],
+    },
+    prefer_skip_nested_validation=True,
+)
 def retrieval_report(X, y, *, groups=None, k=(1, 10), metric="cosine"):
     """Leave-one-out retrieval quality of a set of track vectors (exact search).
 
@@ -363,7 +384,8 @@ def retrieval_report(X, y, *, groups=None, k=(1, 10), metric="cosine"):
     check_consistent_length(X, y)
     ks = (k,) if isinstance(k, Integral) else tuple(k)
     for kk in ks:
-        _check_k(kk)
+        if not isinstance(kk, Integral) or isinstance(kk, bool) or kk < 1:
+            raise ValueError(f"k={k!r} must hold positive integers; {kk!r} is not one")
     if X.shape[0] < 2:
         raise ValueError(f"retrieval_report needs at least 2 tracks, got {X.shape[0]}")
     if groups is not None:
@@ -410,29 +432,45 @@ class _RetrievalScorer:
         return mean_average_precision(y_query, y_neighbors, k=self.k, n_relevant=n_relevant)
 
     def __call__(self, estimator, X, y):
-        from ._neighbors import NearestTracks
-
         y = np.asarray(y)
-        final = estimator[-1] if hasattr(estimator, "steps") else estimator
-        if isinstance(final, NearestTracks):
-            E = estimator[:-1].transform(X) if hasattr(estimator, "steps") else X
-            k = min(self.k, final.n_samples_fit_)
-            ind = final.kneighbors(E, n_neighbors=k, return_distance=False)
-            labels, counts = np.unique(final.y_, return_counts=True)
-            lookup = dict(zip(labels.tolist(), counts.tolist()))
-            n_relevant = np.array([lookup.get(v, 0) for v in y.tolist()])
-            return self._value(y, final.y_[ind], n_relevant)
-        E = estimator.transform(X)
-        y_n = []
-        for _rows, order in _loo_rankings(np.asarray(E), self.metric):
-            y_n.append(y[order][:, : self.k])
-        y_neighbors = np.vstack(y_n)
+        is_pipeline = hasattr(estimator, "steps")
+        final = estimator[-1] if is_pipeline else estimator
+        if hasattr(final, "kneighbors"):  # a fitted index, e.g. NearestTracks
+            E = estimator[:-1].transform(X) if is_pipeline else X
+            return self._search_score(final, E, y)
+        return self._loo_score(np.asarray(estimator.transform(X)), y)
+
+    def _search_score(self, index, E, y):
+        """``E`` queries the index's fitted tracks, whose labels are ``index.y_``."""
+        fitted = getattr(index, "y_", None)
+        if fitted is None:
+            raise AttributeError(
+                f"the retrieval scorer needs the labels of the fitted tracks: this "
+                f"{type(index).__name__} has no y_ (fit it with y)"
+            )
+        fitted = np.asarray(fitted)
+        k = min(self.k, fitted.shape[0])
+        ind = index.kneighbors(E, n_neighbors=k, return_distance=False)
+        labels, counts = np.unique(fitted, return_counts=True)
+        lookup = dict(zip(labels.tolist(), counts.tolist()))
+        n_relevant = np.array([lookup.get(v, 0) for v in y.tolist()])
+        return self._value(y, fitted[ind], n_relevant)
+
+    def _loo_score(self, E, y):
+        """Each row of ``E`` queries the others (exact, leave-one-out)."""
+        y_neighbors = np.vstack(
+            [y[order][:, : self.k] for _, order in _loo_rankings(E, self.metric)]
+        )
         labels, counts = np.unique(y, return_counts=True)
         lookup = dict(zip(labels.tolist(), (counts - 1).tolist()))
         n_relevant = np.array([lookup[v] for v in y.tolist()])
         return self._value(y, y_neighbors, n_relevant)
 
 
+@validate_params(
+    {"score": [StrOptions(set(_SCORES))], "k": [_K], "metric": [str, callable]},
+    prefer_skip_nested_validation=True,
+)
 def make_retrieval_scorer(score="precision", *, k=10, metric="cosine"):
     """Make a scorer of retrieval quality for ``scoring=`` in model selection.
 
@@ -476,14 +514,20 @@ def make_retrieval_scorer(score="precision", *, k=10, metric="cosine"):
     >>> scorer(PCA(n_components=2).fit(X), X, ["a", "a", "b", "b"])
     1.0
     """
-    if score not in _SCORES:
-        raise ValueError(f"score={score!r} must be one of {', '.join(_SCORES)}")
-    k = _check_k(k)
-    if k is None:
-        raise ValueError("k=None is not supported by a scorer; pass an integer")
-    return _RetrievalScorer(score, k, metric)
+    return _RetrievalScorer(score, int(k), metric)
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "cv": ["cv_object"],
+        "groups": ["array-like", None],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def linear_probe_score(X, y, *, cv=5, groups=None, C=1.0, random_state=None):
     """Cross-validated accuracy of a linear classifier on the vectors.
 

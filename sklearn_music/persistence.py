@@ -25,13 +25,12 @@ The estimators keep their state in plain attributes (numpy arrays, builtins);
 rebuilds it in ``__setstate__``; both pickle and :func:`save_model` use that.
 """
 
-import contextlib
-import os
-import secrets
 import zipfile
 from pathlib import Path
 
 from skops.io.exceptions import UntrustedTypesFoundException
+
+from .utils._atomic import atomic_write
 
 __all__ = ["UntrustedTypesError", "load_model", "save_model", "trusted_types"]
 
@@ -111,9 +110,10 @@ def trusted_types():
 def save_model(model, path):
     """Save a fitted model (a Pipeline or an estimator) in the skops format.
 
-    The file is written to a temporary name in the same directory and renamed
-    onto ``path`` when complete, so an existing file is replaced only by a
-    complete one.
+    The file is written to a temporary name in the same directory, flushed to
+    disk and renamed onto ``path`` when complete, so an existing file is
+    replaced only by a complete one (an error or an interruption leaves it,
+    and no temporary file, behind).
 
     Parameters
     ----------
@@ -145,14 +145,8 @@ def save_model(model, path):
     import skops.io as sio
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    try:
+    with atomic_write(path) as tmp:
         sio.dump(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
     return path
 
 

@@ -427,7 +427,7 @@ def test_fetch_gtzan_downloads_verifies_and_caches(tmp_path, server):
     # the archive is deleted once unpacked; no temporary file is left
     gtzan = home / "gtzan"
     assert sorted(p.name for p in gtzan.iterdir()) == ["unpacked"]
-    assert not [n for n in _leftovers(gtzan) if n.endswith(".part")]
+    assert not [n for n in _leftovers(gtzan) if n.startswith(".") or n.endswith(".part")]
 
     # Second call: from the cache, with the server gone.
     stop()

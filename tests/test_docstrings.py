@@ -1,10 +1,16 @@
-"""Every public name has a numpydoc docstring with the sections a reader needs."""
+"""Every public name's docstring passes numpydoc's validation (with stated exceptions).
+
+As imbalanced-learn's ``maint_tools/test_docstring.py``: :func:`numpydoc.validate.validate`
+runs on every public function, class and public method of the public modules, and
+its errors fail the test except the codes in :data:`IGNORED`, each with the reason
+the house style departs from numpydoc's defaults.
+"""
 
 import importlib
 import inspect
 
 import pytest
-from numpydoc.docscrape import ClassDoc, FunctionDoc
+from numpydoc.validate import validate
 
 PUBLIC_MODULES = [
     "sklearn_music",
@@ -17,54 +23,61 @@ PUBLIC_MODULES = [
     "sklearn_music.utils.discovery",
 ]
 
+# numpydoc error codes that no public docstring is held to
+IGNORED = {
+    # the summary starts on the line of the opening quotes (scikit-learn's style too)
+    "GL01",
+    # an extended summary is written where there is more to say than the summary line
+    "ES01",
+    # "See Also" is written where a related name helps, not on every object
+    "SA01",
+    # a method documents ``self`` as its return value ("self : NearestTracks") with a
+    # description, as scikit-learn does; numpydoc wants only a type there
+    "RT02",
+}
+# checked on functions and classes, not on methods: the class's Examples show them
+IGNORED_IN_METHODS = {"EX01"}
+
+# per-object exceptions, {import path: (codes, reason)}: docstrings in files that
+# other branches of the architecture pass rewrite. Delete an entry once it is fixed.
+_OTHER_BRANCH = "fixed in another branch"
+XFAIL = {
+    "sklearn_music._baseline.MFCCStatistics.get_feature_names_out": ({"SS05"}, _OTHER_BRANCH),
+    "sklearn_music._factors.ImplicitFactors.item_factors_for": ({"SS05"}, _OTHER_BRANCH),
+    "sklearn_music._factors.ImplicitFactors.user_factors_for": ({"SS05"}, _OTHER_BRANCH),
+    "sklearn_music._mel.MelSpectrogramTransformer.transform": ({"RT04"}, _OTHER_BRANCH),
+    "sklearn_music.datasets._base.clear_data_home": ({"RT03"}, _OTHER_BRANCH),
+    "sklearn_music.store.SimilarityStore.add": ({"RT03"}, _OTHER_BRANCH),
+    "sklearn_music.store.SimilarityStore.close": ({"RT03"}, _OTHER_BRANCH),
+}
+
+
+def _public_methods(cls):
+    for name, member in vars(cls).items():
+        if not name.startswith("_") and inspect.isfunction(member):
+            yield name
+
 
 def _public_objects():
+    """Yield ``(import path, is_method)`` of every public object."""
     seen = set()
     for mod_name in PUBLIC_MODULES:
         module = importlib.import_module(mod_name)
         for name in module.__all__:
-            if name.startswith("__"):
-                continue
             obj = getattr(module, name)
-            if id(obj) in seen or not callable(obj):
+            if name.startswith("__") or id(obj) in seen or not callable(obj):
                 continue
             seen.add(id(obj))
-            yield f"{mod_name}.{name}", obj
+            path = f"{obj.__module__}.{obj.__qualname__}"
+            yield path, False
+            if inspect.isclass(obj) and not issubclass(obj, BaseException):
+                for method in _public_methods(obj):
+                    yield f"{path}.{method}", True
 
 
-def _own_methods(cls):
-    for name, member in vars(cls).items():
-        if name.startswith("_") or not inspect.isfunction(member):
-            continue
-        yield name, member
-
-
-@pytest.mark.parametrize(
-    "qualname, obj", list(_public_objects()), ids=lambda v: v if isinstance(v, str) else ""
-)
-def test_numpydoc_sections(qualname, obj):
-    if inspect.isclass(obj):
-        doc = ClassDoc(obj)
-        assert doc["Summary"], f"{qualname}: no summary line"
-        # exceptions take the message (builtin signature): no Parameters section
-        has_params = (
-            not issubclass(obj, BaseException) and len(inspect.signature(obj).parameters) > 0
-        )
-        if has_params:
-            assert doc["Parameters"], f"{qualname}: no Parameters section"
-        assert doc["Examples"], f"{qualname}: no Examples section"
-        for name, method in _own_methods(obj):
-            mdoc = FunctionDoc(method)
-            assert mdoc["Summary"], f"{qualname}.{name}: no summary line"
-            params = [p for p in inspect.signature(method).parameters if p != "self"]
-            if params:
-                assert mdoc["Parameters"], f"{qualname}.{name}: no Parameters section"
-            if not name.startswith("set_"):
-                assert mdoc["Returns"] or mdoc["Yields"], f"{qualname}.{name}: no Returns section"
-    else:
-        doc = FunctionDoc(obj)
-        assert doc["Summary"], f"{qualname}: no summary line"
-        if inspect.signature(obj).parameters:
-            assert doc["Parameters"], f"{qualname}: no Parameters section"
-        assert doc["Returns"] or doc["Yields"], f"{qualname}: no Returns section"
-        assert doc["Examples"], f"{qualname}: no Examples section"
+@pytest.mark.parametrize("path, is_method", sorted(set(_public_objects())))
+def test_docstring(path, is_method):
+    ignored = IGNORED | (IGNORED_IN_METHODS if is_method else set())
+    ignored = ignored | XFAIL.get(path, (set(), ""))[0]
+    errors = [(code, msg) for code, msg in validate(path)["errors"] if code not in ignored]
+    assert not errors, f"{path}:\n" + "\n".join(f"  {c}: {m}" for c, m in errors)

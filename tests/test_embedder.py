@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_music import ConvEmbedder
-from sklearn_music._embedder import _crop, _fixed_offsets
+from sklearn_music._patches import _crop, _fixed_offsets
 
 N_MELS = 16
 CLASSES = np.array(["ambient", "folk", "rock"])
@@ -348,6 +348,7 @@ def test_grid_search_smoke(train_data):
     assert len(grid.cv_results_["mean_test_score"]) == 4
 
 
+@pytest.mark.slow
 def test_pipeline_on_make_tracks_group_kfold():
     """mel → embedder → logistic regression, cross-validated over unseen tracks.
 

@@ -290,18 +290,3 @@ def test_bad_parameters(params, err, match):
         MelSpectrogramTransformer(**params).fit(X)
     with pytest.raises(err, match=match):
         MelSpectrogramTransformer(**params).transform(X)
-
-
-def test_dask_backend(rng):
-    distributed = pytest.importorskip("distributed")
-    X = [_music_like(rng, 0.5) for _ in range(3)] + [np.zeros(4000, np.float32)]
-    expected = MelSpectrogramTransformer(n_mels=16).transform(X)
-    with distributed.Client(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    ) as client:
-        with distributed.get_task_stream(client) as stream:
-            with joblib.parallel_config(backend="dask"):
-                out = MelSpectrogramTransformer(n_mels=16).transform(X)
-    assert len(stream.data) > 0  # the tracks went through the dask scheduler
-    for a, b in zip(out, expected):
-        np.testing.assert_array_equal(a, b)

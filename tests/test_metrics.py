@@ -108,7 +108,10 @@ def test_average_precision_matches_sklearn_on_full_rankings(rng):
             },
             r"groups_neighbors has shape \(1, 1\)",
         ),
-        ({"y_query": [0], "y_neighbors": [[0]], "k": 0}, "k=0 must be a positive"),
+        (
+            {"y_query": [0], "y_neighbors": [[0]], "k": 0},
+            "k. parameter of precision_at_k must be an int.*Got 0 instead",
+        ),
     ],
 )
 def test_bad_input_is_named(bad, match):
@@ -222,10 +225,44 @@ def test_grid_search_over_a_nearest_tracks_pipeline_with_group_folds(rng):
     )
 
 
+class _LabelledNeighbors(NearestNeighbors):
+    """scikit-learn's exact index, keeping the fitted labels as ``y_``."""
+
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.y_ = np.asarray(y)
+        return self
+
+
+def test_scorer_duck_types_on_kneighbors_and_fitted_labels(rng):
+    from sklearn_music import NearestTracks
+
+    X = rng.normal(size=(40, 4))
+    y = rng.integers(0, 3, 40)
+    Q, y_q = X[:10] + 0.1, y[:10]
+    scorer = make_retrieval_scorer("recall", k=5, metric="euclidean")
+    ref = scorer(NearestTracks(metric="euclidean", algorithm="brute").fit(X, y), Q, y_q)
+    assert scorer(_LabelledNeighbors(metric="euclidean").fit(X, y), Q, y_q) == ref
+    with pytest.raises(AttributeError, match="has no y_"):
+        scorer(NearestNeighbors().fit(X), Q, y_q)
+
+
+def test_metrics_import_no_estimator():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sklearn_music.metrics; "
+        "print(sorted(m for m in sys.modules if m.startswith('sklearn_music._')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "_neighbors" not in out.stdout and "_embedder" not in out.stdout
+
+
 def test_make_retrieval_scorer_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="score='ndcg' must be one of"):
+    with pytest.raises(ValueError, match="'score' parameter .* Got 'ndcg' instead"):
         make_retrieval_scorer("ndcg")
-    with pytest.raises(ValueError, match="k=None is not supported"):
+    with pytest.raises(ValueError, match="'k' parameter .* Got None instead"):
         make_retrieval_scorer(k=None)
 
 

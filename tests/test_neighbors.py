@@ -89,8 +89,48 @@ def test_n_neighbors_too_large_names_the_numbers(rng):
 
 def test_auto_picks_by_size(rng):
     X = rng.normal(size=(40, 3))
-    assert NearestTracks(brute_threshold=40).fit(X).algorithm_ == "brute"
-    assert isinstance(NearestTracks().fit(X).index_, np.ndarray)
+    # at most brute_threshold fitted tracks: exact search
+    nn = NearestTracks(brute_threshold=40).fit(X)
+    assert nn.algorithm_ == "brute" and isinstance(nn.index_, np.ndarray)
+    assert NearestTracks().fit(X).algorithm_ == "brute"  # default threshold 10000
+    # one more than the threshold: the approximate index
+    nn = NearestTracks(brute_threshold=39, random_state=0, n_jobs=1).fit(X)
+    assert nn.algorithm_ == "nndescent"
+    assert type(nn.index_).__name__ == "NNDescent"
+    assert NearestTracks(brute_threshold=39).get_params()["algorithm"] == "auto"
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "nndescent"])
+def test_vectors_are_normalised_here_for_cosine(rng, algorithm):
+    X = rng.normal(size=(60, 5)) * rng.uniform(0.1, 10.0, size=(60, 1))
+    X_before = X.copy()
+    cos = NearestTracks(algorithm=algorithm, random_state=0, n_jobs=1).fit(X)
+    ref = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert cos.vectors_.shape == X.shape
+    np.testing.assert_allclose(cos.vectors_, ref, rtol=1e-6)
+    assert cos.vectors_.dtype == (np.float64 if algorithm == "brute" else np.float32)
+    np.testing.assert_array_equal(X, X_before)
+    # the reported distances are 1 - cos computed from vectors_
+    d, i = cos.kneighbors(X[:5], 4)
+    true = 1 - np.einsum("qd,qkd->qk", ref[:5], ref[i])
+    np.testing.assert_allclose(d, true, atol=1e-6)
+    # other metrics keep the vectors as fitted
+    euc = NearestTracks(metric="euclidean", algorithm=algorithm, random_state=0).fit(X)
+    np.testing.assert_allclose(euc.vectors_, X, rtol=1e-6)
+
+
+def test_nndescent_state_saved_without_vectors_loads(blobs, approx):
+    """A state as sklearn_music 0.1 pickled it: an NNDescent index, no vectors_."""
+    _, _, Q, _ = blobs
+    state = approx.__getstate__()
+    del state["vectors_"]
+    old = NearestTracks.__new__(NearestTracks)
+    old.__setstate__(state)
+    np.testing.assert_allclose(old.vectors_, approx.vectors_, atol=1e-7)
+    d0, i0 = approx.kneighbors(Q)
+    d1, i1 = old.kneighbors(Q)
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_allclose(d1, d0, atol=1e-6)
 
 
 # ------------------------------------------------------- approximate: recall

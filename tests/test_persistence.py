@@ -44,6 +44,18 @@ def test_sklearn_pipeline_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(d0, d1)
 
 
+def test_failed_save_keeps_previous_file(tmp_path):
+    path = save_model(StandardScaler().fit([[0.0], [2.0]]), tmp_path / "m.skops")
+    before = path.read_bytes()
+    broken = StandardScaler().fit([[0.0], [4.0]])
+    broken.extra_ = (x for x in [])  # a generator: skops cannot save it
+    with pytest.raises(TypeError, match="generator"):
+        save_model(broken, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.skops"]  # no temp left
+    assert load_model(path).mean_ == pytest.approx([1.0])
+
+
 def test_untrusted_class_refused(tmp_path):
     marker = tmp_path / "pwned"
     payload = Payload.__new__(Payload)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from sklearn_music import store as store_module
 from sklearn_music.store import SimilarityStore
+from sklearn_music.store import _write as store_write
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -136,6 +136,32 @@ def test_from_pipeline(tmp_path, rng):
         assert [t for t, _ in store.similar("t5")] == [ids[j] for j in ref]
 
 
+class _Index:
+    """A fitted NearestTracks-like index with the given attributes."""
+
+    metric = "euclidean"
+
+    def __init__(self, **attrs):
+        vars(self).update(attrs)
+
+
+def test_from_pipeline_reads_public_vectors_first(tmp_path):
+    path = tmp_path / "i.db"
+    public, private = np.eye(3, dtype=np.float32), 2 * np.eye(3, dtype=np.float32)
+    for index, expected in [
+        (_Index(vectors_=public, _fit_X=private, track_ids_=["a", "b", "c"]), public),
+        (_Index(_fit_X=private, track_ids_=["a", "b", "c"]), private),  # before vectors_
+    ]:
+        SimilarityStore.from_pipeline(path, index, None, None, n_neighbors=1)
+        with SimilarityStore(path) as store:
+            assert store.metric == "euclidean"
+            np.testing.assert_array_equal([store.vector(t) for t in "abc"], expected)
+    with pytest.raises(ValueError, match="_Index does not expose its training vectors"):
+        SimilarityStore.from_pipeline(path, _Index(), None, ["a"])
+    with pytest.raises(ValueError, match="not a Pipeline"):
+        SimilarityStore.from_pipeline(path, _Index(vectors_=public), public, ["a", "b", "c"])
+
+
 def test_small_stores(tmp_path):
     path = tmp_path / "one.db"
     SimilarityStore.build(path, [[1.0, 2.0]], ["only"], n_neighbors=3)
@@ -199,10 +225,16 @@ def test_errors(tmp_path, rng):
         SimilarityStore.build(path, X, ["a", "b", 3.5, "d", "e"])
     with pytest.raises(ValueError, match="5 rows but track_ids has 4"):
         SimilarityStore.build(path, X, list("abcd"))
-    with pytest.raises(ValueError, match="metric="):
+    with pytest.raises(ValueError, match="'metric' parameter.*Got 'manhattan'"):
         SimilarityStore.build(path, X, list("abcde"), metric="manhattan")
-    with pytest.raises(ValueError, match="n_neighbors=0"):
+    with pytest.raises(ValueError, match="'n_neighbors' parameter.*Got 0 instead"):
         SimilarityStore.build(path, X, list("abcde"), n_neighbors=0)
+    with pytest.raises(ValueError, match="'n_neighbors' parameter.*Got 65536 instead"):
+        SimilarityStore.build(path, X, list("abcde"), n_neighbors=65536)
+    with pytest.raises(ValueError, match="'batch_size' parameter.*Got 0 instead"):
+        SimilarityStore.build(path, X, list("abcde"), batch_size=0)
+    with pytest.raises(TypeError, match="'track_ids' parameter.*Got None instead"):
+        SimilarityStore.build(path, X, None)
     assert not path.exists() and _tmp_files(path) == []
 
     SimilarityStore.build(path, X, list("abcde"), n_neighbors=2)
@@ -218,11 +250,23 @@ def test_errors(tmp_path, rng):
             store.vector("zz")
         with pytest.raises(KeyError, match="7"):
             store.similar(7)
+        with pytest.raises(ValueError, match="'k' parameter of SimilarityStore.similar.*Got -1"):
+            store.similar("a", k=-1)
+        with pytest.raises(TypeError, match="'k' parameter.*Got 'two'"):
+            store.similar("a", k="two")
+        with pytest.raises(ValueError, match="'k' parameter of SimilarityStore.recommend"):
+            store.recommend(["a"], k=-2)
+        with pytest.raises(ValueError, match="'exhaustive' parameter.*Got 'yes'"):
+            store.recommend(["a"], exhaustive="yes")
         with pytest.raises(ValueError, match="read-only"):
             store.add(X[:1], ["f"])
     with pytest.raises(ValueError, match="closed"):
         store.similar("a")
+    with pytest.raises(ValueError, match="'mode' parameter of SimilarityStore.__init__.*'w'"):
+        SimilarityStore(path, mode="w")
     with SimilarityStore(path, mode="a") as store:
+        with pytest.raises(ValueError, match="'batch_size' parameter of SimilarityStore.add"):
+            store.add(X[:1], ["f"], batch_size=0)
         with pytest.raises(ValueError, match="3 dimensions but the store's vectors have 8"):
             store.add(np.ones((1, 3)), ["f"])
         with pytest.raises(ValueError, match="'c' \\(row 1\\) is already in"):
@@ -295,7 +339,7 @@ def test_failed_build_cleans_up(tmp_path, rng, monkeypatch):
         yield 0, 10
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(store_module, "_row_batches", failing)
+    monkeypatch.setattr(store_write, "_row_batches", failing)
     with pytest.raises(OSError, match="disk full"):
         SimilarityStore.build(path, _vectors(rng, 50), list(range(50)), n_neighbors=3)
     assert _tmp_files(path) == []
@@ -385,7 +429,7 @@ def test_readers_during_rebuilds(tmp_path, rng):
 
 def _killed_builder(path, X, writing):
     """Build, but stop for good after the first batch is written to the temp file."""
-    original = store_module._row_batches
+    original = store_write._row_batches
 
     def slow(n, batch_size):
         gen = original(n, batch_size)
@@ -394,7 +438,7 @@ def _killed_builder(path, X, writing):
         time.sleep(600)
         yield from gen
 
-    store_module._row_batches = slow
+    store_write._row_batches = slow
     SimilarityStore.build(path, X, list(range(len(X))), n_neighbors=4, batch_size=50)
 
 

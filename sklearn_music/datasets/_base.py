@@ -4,11 +4,12 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from sklearn.utils._param_validation import validate_params
+
+from ..utils._atomic import atomic_write
 
 __all__ = ["clear_data_home", "get_data_home"]
 
@@ -110,6 +111,26 @@ def _parse_checksum(checksum):
     return algorithm, str(digest).lower()
 
 
+def _copy_stream(resp, out, hasher, *, desc, verbose):
+    """Copy an HTTP response into a file in chunks, hashing and showing progress."""
+    total = resp.headers.get("Content-Length")
+    progress = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=desc)
+    try:
+        while chunk := resp.read(_CHUNK):
+            out.write(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+            if progress is not None:
+                progress.update(len(chunk))
+    finally:
+        if progress is not None:
+            progress.close()
+
+
 def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
     """Stream ``url`` into ``target``, verified, atomically.
 
@@ -121,42 +142,16 @@ def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
     expected = _parse_checksum(checksum)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
+    with atomic_write(target, suffix=".part") as tmp:
         hasher = hashlib.new(expected[0]) if expected else None
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = resp.headers.get("Content-Length")
-            progress = None
-            if verbose:
-                from tqdm.auto import tqdm
-
-                progress = tqdm(
-                    total=int(total) if total else None,
-                    unit="B",
-                    unit_scale=True,
-                    desc=f"Downloading {target.name}",
-                )
-            try:
-                while chunk := resp.read(_CHUNK):
-                    out.write(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    if progress is not None:
-                        progress.update(len(chunk))
-            finally:
-                if progress is not None:
-                    progress.close()
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            _copy_stream(resp, out, hasher, desc=f"Downloading {target.name}", verbose=verbose)
         if hasher is not None and hasher.hexdigest() != expected[1]:
             raise OSError(
                 f"Download of {url} has {expected[0]} checksum {hasher.hexdigest()}, "
                 f"expected {expected[1]}: the file is corrupted or not the expected one; "
                 "it was deleted."
             )
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return target
 
 
@@ -184,15 +179,10 @@ def _extract_tar(archive, dest):
     only when complete; on failure the temporary folder is removed.
     """
     dest = Path(dest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-    try:
+    with atomic_write(dest, suffix=".part", directory=True) as tmp:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, tmp)
             tar.extractall(tmp, members=members, filter="data")
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
