@@ -19,15 +19,22 @@ from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from skorch.utils import to_tensor
 
-from ._patches import _collate_sequences, _FixedPatches, _RandomPatches, _TrackData
+from ._contrastive import nt_xent_loss
+from ._patches import _collate_sequences, _FixedPatches, _RandomPairs, _RandomPatches, _TrackData
 
 
 class _PatchNet(NeuralNet):
     """skorch net that trains on random patches of whole tracks.
 
     Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
-    ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
-    the random patch positions and of the shuffling).
+    ``pad_mode``, ``sequence_length``, ``aggregate``, ``patch_seed`` (seed of
+    the random patch positions and of the shuffling), ``contrastive_weight`` and
+    ``temperature``. With ``contrastive_weight > 0`` the net trains on pairs of
+    patches of a track (the module returns its projection last, and the last column
+    of the targets is the track index): the loss is the heads' loss on both patches
+    plus ``contrastive_weight`` times the NT-Xent loss of the pairs (patches of the
+    same track are not each other's negatives). The validation loss is the heads'
+    alone.
     """
 
     def __init__(
@@ -42,6 +49,8 @@ class _PatchNet(NeuralNet):
         sequence_length=4,
         aggregate="mean",
         patch_seed=0,
+        contrastive_weight=0.0,
+        temperature=0.1,
         **kwargs,
     ):
         super().__init__(module, criterion, **kwargs)
@@ -52,6 +61,8 @@ class _PatchNet(NeuralNet):
         self.sequence_length = sequence_length
         self.aggregate = aggregate
         self.patch_seed = patch_seed
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
 
     def get_dataset(self, X, y=None):
         if isinstance(X, _TrackData):
@@ -81,25 +92,46 @@ class _PatchNet(NeuralNet):
     def _training_patches(self, tracks):
         """Random patches of ``tracks`` and a seeded shuffling sampler over them."""
         seeds = np.random.SeedSequence(self.patch_seed).spawn(2)
-        dataset = _RandomPatches(
-            tracks,
-            n_frames=self.patch_frames,
-            hop=self.patch_hop,
-            per_track=self.patches_per_track,
-            pad_mode=self.pad_mode,
-            sequence_length=self.sequence_length,
-            aggregate=self.aggregate,
-            rng=np.random.default_rng(seeds[0]),
-        )
+        if self.contrastive_weight > 0:
+            dataset = _RandomPairs(
+                tracks,
+                n_frames=self.patch_frames,
+                per_track=self.patches_per_track,
+                pad_mode=self.pad_mode,
+                rng=np.random.default_rng(seeds[0]),
+            )
+        else:
+            dataset = _RandomPatches(
+                tracks,
+                n_frames=self.patch_frames,
+                hop=self.patch_hop,
+                per_track=self.patches_per_track,
+                pad_mode=self.pad_mode,
+                sequence_length=self.sequence_length,
+                aggregate=self.aggregate,
+                rng=np.random.default_rng(seeds[0]),
+            )
         gen = torch.Generator()
         gen.manual_seed(int(seeds[1].generate_state(1)[0]))
         sampler = torch.utils.data.RandomSampler(dataset, generator=gen)
         return dataset, {"sampler": sampler}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        # y_pred = (embedding, head_0, head_1, ...); the criterion sums the heads
+        # y_pred = (embedding, head_0, head_1, ..., [projection]); the criterion
+        # sums the heads
         y_true = to_tensor(y_true, device=self.device)
-        return self.criterion_(y_pred[1:], y_true)
+        if self.contrastive_weight <= 0:
+            return self.criterion_(y_pred[1:], y_true)
+        heads = y_pred[1:-1]
+        if not training:  # plain patches, no pairs: the heads' loss only
+            return self.criterion_(heads, y_true) if heads else y_pred[0].new_zeros(())
+        n = len(y_true)
+        loss = y_pred[0].new_zeros(())
+        if heads:
+            loss = loss + self.criterion_(heads, torch.cat([y_true, y_true]))
+        proj = y_pred[-1]
+        pair = nt_xent_loss(proj[:n], proj[n:], self.temperature, groups=y_true[:, -1])
+        return loss + self.contrastive_weight * pair
 
     def initialize_module(self):
         super().initialize_module()
