@@ -146,6 +146,8 @@ EXPERIMENTS = {
     "c-clip": dict(pair="clip"),
     "c-tau02": dict(tau=0.2),
     "c-long": dict(steps=1500),
+    "c-noaug-long": dict(NO_AUG, steps=1000),
+    "c-gaintilt": dict(max_shift=0, mix_db=-100.0, mask_frac=0.0),
     "c-wide": dict(n_filters=128, steps=1200),
     "album": dict(objective="album", **NO_AUG),
     "album-aug": dict(objective="album"),
@@ -267,7 +269,7 @@ def train(cfg, data, tags=None):
         sched.step()
         if (step + 1) % 50 == 0:
             print(
-                f"  step {step + 1}/{cfg['steps']} loss {float(loss):.3f} "
+                f"  step {step + 1}/{cfg['steps']} loss {loss.item():.3f} "
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
@@ -275,7 +277,8 @@ def train(cfg, data, tags=None):
 
 
 def embed_clips(enc, mel, mean, scale, patch_frames, batch=256):
-    """Mean of the patch embeddings (patches every patch_frames // 2 frames) per clip."""
+    """Mean of the patch embeddings (patches every patch_frames // 2 frames) per clip,
+    and mean of the pooled conv features (the input of the fully connected layers)."""
     import torch
 
     hop = patch_frames // 2
@@ -283,13 +286,15 @@ def embed_clips(enc, mel, mean, scale, patch_frames, batch=256):
     offs = list(range(0, n_frames - patch_frames + 1, hop))
     if offs[-1] + patch_frames < n_frames:
         offs.append(n_frames - patch_frames)
-    out = []
+    out, pooled = [], []
     with torch.no_grad():
         for r in range(len(mel)):
             x = (mel[r].astype(np.float32) - mean[:, None]) / scale[:, None]
-            p = np.stack([x[:, o : o + patch_frames] for o in offs])
-            out.append(enc(torch.from_numpy(p)).mean(dim=0).numpy())
-    return np.array(out)
+            p = torch.from_numpy(np.stack([x[:, o : o + patch_frames] for o in offs]))
+            h = enc.pool(enc.conv(enc.input_norm(p)))
+            pooled.append(h.mean(dim=0).numpy())
+            out.append(enc.fc(h).mean(dim=0).numpy())
+    return np.array(out), np.array(pooled)
 
 
 def score(emb, dev):
@@ -323,19 +328,33 @@ def run(name):
         tags = load_tags(wide)
     enc, seconds = train(cfg, wide, tags)
     t0 = time.perf_counter()
-    emb = embed_clips(enc, dev["mel"], wide["mean"], wide["scale"], cfg["patch_frames"])
+    emb, pooled = embed_clips(enc, dev["mel"], wide["mean"], wide["scale"], cfg["patch_frames"])
     res = score(emb, dev)
     row = {"name": name, "settings": EXPERIMENTS[name], "train_min": seconds / 60}
     row |= {"embed_s": time.perf_counter() - t0, **res}
+    row["pooled"] = score(pooled, dev)
+    torch.save(
+        {"state_dict": enc.state_dict(), "mean": wide["mean"], "scale": wide["scale"]},
+        CACHE / f"{name}.pt",
+    )
     print(json.dumps(row), flush=True)
     with open(CACHE / "results.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
     return enc, wide
 
 
-def load_tags(wide):
-    """musicnn tag probabilities of the wide clips, aligned by (file, offset)."""
-    raise FileNotFoundError("no musicnn tags for the wide set in /work/data/shared_feats yet")
+def load_tags(wide, path="/work/data/shared_feats/musicnn_wide.npz"):
+    """musicnn tag probabilities of every wide clip: the mean over the clips of its
+    track in the shared musicnn cache (whose clips differ from ours: up to 6 per
+    track), so that every patch of a track regresses its track's tags."""
+    with np.load(path) as z:
+        files, taggram = z["files"], z["taggram"]
+    per_track = {f: taggram[files == f].mean(axis=0) for f in np.unique(files)}
+    rel = ["/".join(Path(f).parts[-2:]) for f in wide["files"]]
+    missing = sorted({f for f in rel if f not in per_track})
+    if missing:
+        raise ValueError(f"{path}: no musicnn tags for {len(missing)} tracks, e.g. {missing[0]}")
+    return np.stack([per_track[f] for f in rel]).astype(np.float32)
 
 
 def main(argv=None):
