@@ -357,6 +357,26 @@ def load_tags(wide, path="/work/data/shared_feats/musicnn_wide.npz"):
     return np.stack([per_track[f] for f in rel]).astype(np.float32)
 
 
+def eval_weights(path):
+    """Dev scores of a model file written by scripts/train_pretrained.py."""
+    import torch
+
+    from sklearn_music.pretrained import _embedder_from_payload
+
+    est = _embedder_from_payload(torch.load(path, weights_only=True, map_location="cpu"))
+    est.set_params(n_jobs=1)
+    dev = _load("dev")
+    t0 = time.perf_counter()
+    emb = np.concatenate(
+        [est.transform(dev["mel"][i : i + 32]) for i in range(0, len(dev["mel"]), 32)]
+    )
+    row = {"name": f"pretrained {Path(path).name}", "embed_s": time.perf_counter() - t0}
+    row |= score(emb, dev)
+    print(json.dumps(row), flush=True)
+    with open(CACHE / "results.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -365,12 +385,16 @@ def main(argv=None):
     p = sub.add_parser("run")
     p.add_argument("names", nargs="+", choices=sorted(EXPERIMENTS))
     sub.add_parser("baselines")
+    p = sub.add_parser("eval-weights")
+    p.add_argument("path")
     args = parser.parse_args(argv)
     if args.cmd == "prepare":
         if args.which == "dev":
             prepare("dev", DEV_DIR, DEV_CLIPS)
         else:
             prepare("wide", WIDE_DIR, WIDE_CLIPS, dtype=np.float16)
+    elif args.cmd == "eval-weights":
+        eval_weights(args.path)
     elif args.cmd == "baselines":
         print(json.dumps(baselines(_load("dev"))))
     else:

@@ -20,6 +20,7 @@ _LAZY = {
     "ConvEmbedder": "_embedder",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
+    "embed": "pretrained",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

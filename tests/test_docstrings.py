@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "sklearn_music.store",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
+    "sklearn_music.pretrained",
     "sklearn_music.utils.discovery",
 ]
 
