@@ -148,6 +148,11 @@ EXPERIMENTS = {
     "c-long": dict(steps=1500),
     "c-noaug-long": dict(NO_AUG, steps=1000),
     "c-gaintilt": dict(max_shift=0, mix_db=-100.0, mask_frac=0.0),
+    "c-gaintilt-s1": dict(max_shift=0, mix_db=-100.0, mask_frac=0.0, seed=1),
+    "distill-gt": dict(objective="distill", max_shift=0, mix_db=-100.0, mask_frac=0.0),
+    "c+distill-gt": dict(
+        objective="contrastive+distill", max_shift=0, mix_db=-100.0, mask_frac=0.0
+    ),
     "c-wide": dict(n_filters=128, steps=1200),
     "album": dict(objective="album", **NO_AUG),
     "album-aug": dict(objective="album"),
@@ -308,10 +313,21 @@ def baselines(dev):
 
     mel = dev["mel"]
     stats = np.concatenate([mel.mean(axis=2), mel.std(axis=2)], axis=1)
-    return {
+    out = {
         "mfcc": score(StandardScaler().fit_transform(dev["mfcc"]), dev),
         "melstats": score(StandardScaler().fit_transform(stats), dev),
     }
+    # musicnn (MSD) features of the same clips, from the shared cache when present
+    path = Path("/work/data/shared_feats/musicnn_dev.npz")
+    if path.exists():
+        with np.load(path) as z:
+            rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
+            if list(z["files"]) != rel or not np.allclose(z["offset"], dev["offset"]):
+                raise ValueError(f"{path}: not the clips of the dev cache")
+            for layer in ("taggram", "penultimate", "mean_pool", "max_pool"):
+                out[f"musicnn {layer}"] = score(z[layer], dev)
+                out[f"musicnn {layer} (std)"] = score(StandardScaler().fit_transform(z[layer]), dev)
+    return out
 
 
 def run(name):
