@@ -48,8 +48,8 @@ RECIPE = dict(
     lr=1e-3,
     weight_decay=1e-4,
     temperature=0.1,
-    augment=True,
-    max_epochs=4,
+    augment=False,
+    max_epochs=5,
     random_state=0,
 )
 
