@@ -105,14 +105,13 @@ def run_cold_start(
     )
     from sklearn_music.coldstart import cold_start_split, evaluate_cold_start
 
-    train, test, tr, te = cold_start_split(plays, test_size=test_size, random_state=seed)
-    keep = train.getnnz(axis=1) > 0  # users whose plays were all held out have no factors
-    train, test = train[keep], test[keep]
+    # users whose plays were all held out have no factors: the split leaves them out
+    train, test, tr, te, kept = cold_start_split(plays, test_size=test_size, random_state=seed)
     wmf = dict(n_factors=n_factors, normalize_items=True, random_state=seed)
     results = {}
 
     t0 = time.perf_counter()
-    full = ImplicitFactors(**wmf).fit(plays[keep])
+    full = ImplicitFactors(**wmf).fit(plays[kept])
     results["true factors"] = evaluate_cold_start(
         full.user_factors_, full.item_factors_[te], test, k=k
     )

@@ -53,18 +53,18 @@ print(
 # -----------------------------------
 # :func:`~sklearn_music.coldstart.cold_start_split` removes whole tracks: none of
 # their plays is seen by :class:`~sklearn_music.ImplicitFactors` (weighted matrix
-# factorisation for implicit feedback). Unit-length track factors
-# (``normalize_items=True``) keep popularity out of the regression target.
-train, test, train_tracks, test_tracks = cold_start_split(
+# factorisation for implicit feedback). It also leaves out the listeners who played
+# only held-out tracks (they would have no factors) and returns the rows it kept.
+# Unit-length track factors (``normalize_items=True``) keep popularity out of the
+# regression target.
+train, test, train_tracks, test_tracks, kept_users = cold_start_split(
     listening.plays, test_size=0.25, random_state=0
 )
-keep = train.getnnz(axis=1) > 0  # a user needs training plays to have factors
-train, test = train[keep], test[keep]
 
 params = dict(n_factors=16, normalize_items=True, random_state=0)
 model = ImplicitFactors(**params).fit(train)
 users, factors = model.user_factors_, model.item_factors_
-full = ImplicitFactors(**params).fit(listening.plays[keep])  # for the upper bound
+full = ImplicitFactors(**params).fit(listening.plays[kept_users])  # for the upper bound
 
 # %%
 # Predict the held-out tracks' factors from audio

@@ -21,6 +21,7 @@ _LAZY = {
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
     "embed": "pretrained",
+    "query_audio": "_query",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -4,10 +4,10 @@ import functools
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db
+from .utils._docstring import Substitution, _shared_docs
+from .utils._sklearn_compat import Interval
 
 __all__ = ["MFCCStatistics"]
 
@@ -38,6 +38,7 @@ def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, top_db, n_m
     )
 
 
+@Substitution(**{k: v for k, v in _shared_docs.items() if k.startswith("frontend_")})
 class MFCCStatistics(_MelFrontend):
     """Mean and spread of MFCCs per track: the MFCC-statistics baseline.
 
@@ -55,8 +56,7 @@ class MFCCStatistics(_MelFrontend):
 
     Parameters
     ----------
-    sr : int, default=16000
-        Sampling rate in Hz; files are resampled to it, arrays are taken to be at it.
+    {frontend_sr}
     n_mfcc : int, default=20
         Number of MFCCs; at most ``n_mels``.
     n_fft : int, default=2048
@@ -65,23 +65,12 @@ class MFCCStatistics(_MelFrontend):
         Samples between successive frames.
     n_mels : int, default=128
         Number of mel bands fed to the DCT.
-    fmin : float, default=0.0
-        Lowest frequency of the mel filters in Hz.
-    fmax : float, default=None
-        Highest frequency of the mel filters in Hz; ``None`` means ``sr / 2``.
+    {frontend_band}
     top_db : float, default=80.0
         Floor of the dB spectrogram below its maximum, as in
         :func:`librosa.feature.mfcc`; ``None`` for no floor.
-    offset : float, default=0.0
-        Start each track this many seconds in.
-    duration : float, default=None
-        Use this many seconds from ``offset`` (zero-padded at the end when shorter);
-        ``None`` uses the whole track.
-    n_jobs : int, default=None
-        Number of tracks processed in parallel with :class:`joblib.Parallel`;
-        ``None`` means 1 unless in a :func:`joblib.parallel_config` context.
-    verbose : int, default=0
-        Show a tqdm progress bar over the tracks when non-zero.
+    {frontend_crop}
+    {frontend_jobs}
 
     See Also
     --------
@@ -149,25 +138,6 @@ class MFCCStatistics(_MelFrontend):
             raise ValueError(f"n_mfcc={self.n_mfcc} must not exceed n_mels={self.n_mels}")
         return fmax
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Check the parameters and ``X``; nothing is learned.
-
-        Parameters
-        ----------
-        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
-            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
-            waveforms. Files are not read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : MFCCStatistics
-            The transformer.
-        """
-        return self._check_fit(X)
-
     def transform(self, X):
         """Summarise the MFCCs of every track.
 
@@ -202,7 +172,7 @@ class MFCCStatistics(_MelFrontend):
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Get the names of the output features.
 
         Parameters
         ----------

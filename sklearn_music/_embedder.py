@@ -15,14 +15,8 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._patches import (
@@ -32,6 +26,7 @@ from ._patches import (
     _TrackData,
     _TrackSplit,
 )
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["ConvEmbedder"]
 

@@ -13,15 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_params
 
 __all__ = ["ImplicitFactors"]
 
@@ -237,77 +233,9 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     "user_ids is only used with a play-count matrix; a history "
                     "mapping or a (user_id, track_id) frame names its users itself"
                 )
-            if isinstance(X, Mapping):
-                users, rows, tracks, plays = _triplets_from_history(X)
-            else:
-                users, rows, tracks, plays = _triplets_from_frame(X)
-            if not users:
-                raise ValueError("the play history is empty: no users")
-            if catalogue is None:
-                track_ids, cols = _index_ids(tracks)
-            else:
-                track_ids = _as_id_array(list(catalogue))
-                index = {t: j for j, t in enumerate(track_ids.tolist())}
-                cols = np.empty(len(tracks), dtype=np.intp)
-                for k, track in enumerate(tracks):
-                    j = index.get(track)
-                    if j is None:
-                        raise ValueError(
-                            f"track {_py(track)!r} in the history of user "
-                            f"{_py(users[rows[k]])!r} is not in the catalogue"
-                        )
-                    cols[k] = j
-            plays = np.asarray(plays, dtype=np.float64)
-            bad = ~np.isfinite(plays) | (plays < 0)
-            if bad.any():
-                k = int(np.flatnonzero(bad)[0])
-                raise ValueError(
-                    f"play count {_py(plays[k])!r} of user {_py(users[rows[k]])!r} for track "
-                    f"{_py(tracks[k])!r} must be a finite non-negative number"
-                )
-            matrix = sp.csr_matrix(
-                (plays, (rows, np.asarray(cols, dtype=np.intp))),
-                shape=(len(users), len(track_ids)),
-            )
-            matrix.sum_duplicates()
-            matrix.eliminate_zeros()  # a zero play count is no play
-            if reset:
-                self.n_features_in_ = matrix.shape[1]
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-            elif matrix.shape[1] != self.n_features_in_:  # pragma: no cover
-                raise ValueError("internal error: catalogue size changed")
-            user_ids = _as_id_array(users)
+            matrix, user_ids, track_ids = self._matrix_from_history(X, reset, catalogue)
         else:
-            matrix = validate_data(
-                self,
-                X,
-                reset=reset,
-                accept_sparse="csr",
-                dtype=[np.float64, np.float32],
-            )
-            check_non_negative(matrix, f"{type(self).__name__} (play counts)")
-            matrix = sp.csr_matrix(matrix, dtype=np.float64)
-            matrix.eliminate_zeros()
-            n_users, n_tracks = matrix.shape
-            if catalogue is None:
-                track_ids = np.arange(n_tracks)
-            else:
-                track_ids = _as_id_array(list(catalogue))
-                if track_ids.shape != (n_tracks,):
-                    raise ValueError(
-                        f"catalogue has {track_ids.shape[0]} "
-                        f"track ids but the play matrix has {n_tracks} columns"
-                    )
-            if user_ids is None:
-                user_ids = np.arange(n_users)
-            else:
-                user_ids = _as_id_array(list(user_ids))
-                if user_ids.shape != (n_users,):
-                    raise ValueError(
-                        f"user_ids has {user_ids.shape[0]} ids "
-                        f"but the play matrix has {n_users} rows"
-                    )
+            matrix, user_ids, track_ids = self._matrix_from_array(X, reset, catalogue, user_ids)
         for kind, ids in (("track", track_ids), ("user", user_ids)):
             seen = set()
             for value in ids.tolist():
@@ -320,6 +248,83 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{empty.size} user(s) have no plays, e.g. user {_py(user_ids[empty[0]])!r} "
                 f"(row {empty[0]}); a user without plays has no factors"
             )
+        return matrix, user_ids, track_ids
+
+    def _matrix_from_history(self, X, reset, catalogue):
+        """Play matrix from a history mapping or a long (user_id, track_id) frame."""
+        if isinstance(X, Mapping):
+            users, rows, tracks, plays = _triplets_from_history(X)
+        else:
+            users, rows, tracks, plays = _triplets_from_frame(X)
+        if not users:
+            raise ValueError("the play history is empty: no users")
+        if catalogue is None:
+            track_ids, cols = _index_ids(tracks)
+        else:
+            track_ids = _as_id_array(list(catalogue))
+            index = {t: j for j, t in enumerate(track_ids.tolist())}
+            cols = np.empty(len(tracks), dtype=np.intp)
+            for k, track in enumerate(tracks):
+                j = index.get(track)
+                if j is None:
+                    raise ValueError(
+                        f"track {_py(track)!r} in the history of user "
+                        f"{_py(users[rows[k]])!r} is not in the catalogue"
+                    )
+                cols[k] = j
+        plays = np.asarray(plays, dtype=np.float64)
+        bad = ~np.isfinite(plays) | (plays < 0)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"play count {_py(plays[k])!r} of user {_py(users[rows[k]])!r} for track "
+                f"{_py(tracks[k])!r} must be a finite non-negative number"
+            )
+        matrix = sp.csr_matrix(
+            (plays, (rows, np.asarray(cols, dtype=np.intp))),
+            shape=(len(users), len(track_ids)),
+        )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()  # a zero play count is no play
+        if reset:
+            self.n_features_in_ = matrix.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif matrix.shape[1] != self.n_features_in_:  # pragma: no cover
+            raise ValueError("internal error: catalogue size changed")
+        user_ids = _as_id_array(users)
+        return matrix, user_ids, track_ids
+
+    def _matrix_from_array(self, X, reset, catalogue, user_ids):
+        """Play matrix from a dense or sparse (n_users, n_tracks) array of play counts."""
+        matrix = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+        )
+        check_non_negative(matrix, f"{type(self).__name__} (play counts)")
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
+        matrix.eliminate_zeros()
+        n_users, n_tracks = matrix.shape
+        if catalogue is None:
+            track_ids = np.arange(n_tracks)
+        else:
+            track_ids = _as_id_array(list(catalogue))
+            if track_ids.shape != (n_tracks,):
+                raise ValueError(
+                    f"catalogue has {track_ids.shape[0]} "
+                    f"track ids but the play matrix has {n_tracks} columns"
+                )
+        if user_ids is None:
+            user_ids = np.arange(n_users)
+        else:
+            user_ids = _as_id_array(list(user_ids))
+            if user_ids.shape != (n_users,):
+                raise ValueError(
+                    f"user_ids has {user_ids.shape[0]} ids but the play matrix has {n_users} rows"
+                )
         return matrix, user_ids, track_ids
 
     def _confidence(self, matrix):
@@ -446,7 +451,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return np.asarray(rows, dtype=np.intp)
 
     def item_factors_for(self, track_ids):
-        """Factors of the given tracks.
+        """Look up the factors of the given tracks.
 
         Parameters
         ----------
@@ -475,7 +480,7 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.item_factors_[self._rows(track_ids, self._track_index, "track")]
 
     def user_factors_for(self, user_ids):
-        """Factors of the given users.
+        """Look up the factors of the given users.
 
         Parameters
         ----------
@@ -503,6 +508,14 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         return self.user_factors_[self._rows(user_ids, self._user_index, "user")]
 
+    @validate_params(
+        {
+            "user": "no_validation",  # looked up in user_ids_, a KeyError names it
+            "n": [Interval(Integral, 1, None, closed="left")],
+            "exclude_seen": ["boolean"],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def recommend(self, user, n=10, *, exclude_seen=True):
         """Best tracks for a user of the training data.
 
@@ -543,8 +556,6 @@ class ImplicitFactors(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ['c', 'd']
         """
         check_is_fitted(self)
-        if not isinstance(n, Integral) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer")
         row = self._rows(user, self._user_index, "user")[0]
         scores = self.item_factors_ @ self.user_factors_[row]
         candidates = np.arange(len(scores))

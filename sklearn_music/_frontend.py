@@ -16,10 +16,10 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array
 
 from .io import AudioLoadError, load_audio
+from .utils._sklearn_compat import Interval, _fit_context
 
 # frames per FFT block: small enough to stay in cache, large enough to amortise
 _BLOCK_FRAMES = 64
@@ -291,8 +291,23 @@ class _MelFrontend(TransformerMixin, BaseEstimator):
         """Checks between parameters; returns the upper mel frequency."""
         return self._check_band()
 
-    def _check_fit(self, X):
-        """What ``fit`` does: check the parameters and the form of ``X``."""
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters and ``X``; nothing is learned.
+
+        Parameters
+        ----------
+        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
+            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
+            waveforms. Files are not read.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The transformer.
+        """
         self._check_params()
         _as_tracks(X)
         return self

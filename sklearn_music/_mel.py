@@ -4,10 +4,10 @@ import functools
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db, _stack_or_list
+from .utils._docstring import Substitution, _shared_docs
+from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["MelSpectrogramTransformer"]
 
@@ -23,6 +23,7 @@ def _mel_track(index, track, *, kernel, sr, offset, duration, log, top_db, log1p
     return S.astype(np.float32, copy=False)
 
 
+@Substitution(**{k: v for k, v in _shared_docs.items() if k.startswith("frontend_")})
 class MelSpectrogramTransformer(_MelFrontend):
     """Mel spectrograms of audio tracks, on a log scale by default.
 
@@ -35,9 +36,7 @@ class MelSpectrogramTransformer(_MelFrontend):
 
     Parameters
     ----------
-    sr : int, default=16000
-        Sampling rate in Hz. Files are resampled to it; waveforms given as arrays are
-        taken to be at this rate.
+    {frontend_sr}
     n_fft : int, default=1024
         Length of the FFT window in samples.
     hop_length : int, default=512
@@ -45,10 +44,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         ``1 + n // hop_length`` frames.
     n_mels : int, default=128
         Number of mel bands.
-    fmin : float, default=0.0
-        Lowest frequency of the mel filters in Hz.
-    fmax : float, default=None
-        Highest frequency of the mel filters in Hz; ``None`` means ``sr / 2``.
+    {frontend_band}
     power : float, default=2.0
         Exponent of the magnitude: 2 for power, 1 for amplitude.
     log : {"db", "log1p"} or None, default="db"
@@ -64,22 +60,8 @@ class MelSpectrogramTransformer(_MelFrontend):
         note that librosa's own default is 80.
     log1p_scale : float, default=10000.0
         The constant ``C`` in ``log1p(C * M)`` with ``log="log1p"``.
-    offset : float, default=0.0
-        Start each track this many seconds in. An offset at or past a track's end is
-        an error.
-    duration : float, default=None
-        Crop-or-pad policy. ``None`` keeps each track whole (from ``offset``); a
-        number of seconds takes that much audio from ``offset`` on and pads a shorter
-        track with zeros at the end, so every track gives the same number of frames.
-    n_jobs : int, default=None
-        Number of tracks processed in parallel with :class:`joblib.Parallel`;
-        ``None`` means 1 unless in a :func:`joblib.parallel_config` context
-        (``parallel_config(backend="dask")`` runs on a dask cluster). ``-1`` uses all
-        processors. Parallelism pays off for files (decoding and resampling
-        dominate); for short waveforms already in memory, copying them to the
-        workers can cost more than it saves (``benchmarks/bench_mel.py``).
-    verbose : int, default=0
-        Show a tqdm progress bar over the tracks when non-zero.
+    {frontend_crop}
+    {frontend_jobs}
 
     See Also
     --------
@@ -168,25 +150,6 @@ class MelSpectrogramTransformer(_MelFrontend):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Check the parameters and ``X``; nothing is learned.
-
-        Parameters
-        ----------
-        X : sequence of tracks or array-like of shape (n_tracks, n_samples)
-            Paths, file-like objects or 1-D waveforms, or a 2-D array whose rows are
-            waveforms. Files are not read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : MelSpectrogramTransformer
-            The transformer.
-        """
-        return self._check_fit(X)
-
     def transform(self, X):
         """Compute the (log-)mel spectrogram of every track.
 
@@ -199,7 +162,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         Returns
         -------
         S : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
-            float32 spectrograms; a list of ``(n_mels, n_frames_i)`` arrays when the
+            Spectrograms of dtype float32; a list of ``(n_mels, n_frames_i)`` arrays when the
             tracks give different numbers of frames (see Notes).
 
         Raises

@@ -256,11 +256,6 @@ class NearestTracks(BaseEstimator):
                     delattr(self, attr)
         return self
 
-    @property
-    def _fit_X(self):
-        # read by sklearn_music.store before it reads vectors_; remove with that
-        return self.vectors_
-
     # ------------------------------------------------------------ neighbours
     def _check_k(self, n_neighbors, exclude_self):
         k = self.n_neighbors if n_neighbors is None else n_neighbors

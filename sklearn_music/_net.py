@@ -8,9 +8,12 @@ customised only through skorch's documented hooks: ``get_dataset``, ``get_iterat
 
 import io
 import json
+import math
 import os
+import pickle
 import warnings
 from contextlib import contextmanager
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -171,14 +174,162 @@ def _net_to_state(net):
     return buffer.getvalue(), json.dumps(net.history.to_list(), default=float)
 
 
+# What ``ConvEmbedder._net_init_params`` writes, and what a saved model may hold:
+# name -> (kind, low, high). Sizes are bounded so that a crafted file cannot make
+# the loader build a huge network; the weights' size bounds them again below.
+_INT_BOUNDS = {
+    "module__n_mels": (1, 4096),
+    "module__n_filters": (1, 4096),
+    "module__n_conv": (1, 16),
+    "module__embedding_dim": (1, 65536),
+    "max_epochs": (0, 2**31),
+    "batch_size": (1, 2**31),
+    "patch_frames": (1, 2**20),
+    "patch_hop": (1, 2**20),
+    "patches_per_track": (1, 2**20),
+    "sequence_length": (1, 2**20),
+    "patch_seed": (0, 2**63),
+}
+_CHOICES = {
+    "module__aggregate": ("mean", "gru"),
+    "aggregate": ("mean", "gru"),
+    "pad_mode": ("wrap", "constant"),
+}
+_OTHER_KEYS = (
+    "module__head_sizes",
+    "module__pooling",
+    "module__hidden_units",
+    "module__dropout",
+    "criterion__heads",
+    "criterion__class_weights",
+    "lr",
+    "predict_nonlinearity",
+    "verbose",
+)
+_NET_INIT_KEYS = frozenset(_INT_BOUNDS) | frozenset(_CHOICES) | frozenset(_OTHER_KEYS)
+
+
+def _is_int(value, low, high):
+    return isinstance(value, Integral) and not isinstance(value, bool) and low <= value <= high
+
+
+def _int_list(value, low, high):
+    return isinstance(value, (list, tuple)) and all(_is_int(v, low, high) for v in value)
+
+
+def _check_heads(heads, class_weights, head_sizes):
+    if not isinstance(heads, (list, tuple)) or len(heads) != len(head_sizes):
+        return "criterion__heads must be one (kind, start, stop, weight) per head"
+    for i, head in enumerate(heads):
+        ok = isinstance(head, (list, tuple)) and len(head) == 4
+        kind, start, stop, weight = head if ok else (None,) * 4
+        if not (ok and kind in ("class", "regression") and _is_int(start, 0, 2**31)):
+            return f"criterion__heads[{i}]={head!r} is not (kind, start, stop, weight)"
+        if not (_is_int(stop, start + 1, 2**31) and isinstance(weight, Real)):
+            return f"criterion__heads[{i}]={head!r} is not (kind, start, stop, weight)"
+    if not isinstance(class_weights, (list, tuple)) or len(class_weights) != len(heads):
+        return "criterion__class_weights must hold one entry per head"
+    for i, (cw, size) in enumerate(zip(class_weights, head_sizes)):
+        if cw is None:
+            continue
+        arr = np.asarray(cw) if isinstance(cw, (list, tuple, np.ndarray)) else None
+        if arr is None or arr.dtype.kind not in "fiu" or arr.shape != (size,):
+            return f"criterion__class_weights[{i}] must be None or {size} numbers"
+    return None
+
+
+def _net_init_problem(net_init, n_weights):
+    """Why ``net_init`` (read from a file) cannot be a saved net's parameters, or None."""
+    if not isinstance(net_init, dict) or not all(isinstance(k, str) for k in net_init):
+        return f"_net_init is a {type(net_init).__name__}, not a dict of parameters"
+    unknown = sorted(set(net_init) - _NET_INIT_KEYS)
+    missing = sorted((_NET_INIT_KEYS - {"verbose"}) - set(net_init))
+    if unknown or missing:
+        return f"_net_init has unknown keys {unknown} and lacks {missing}"
+    for name, (low, high) in _INT_BOUNDS.items():
+        if not _is_int(net_init[name], low, high):
+            return f"_net_init[{name!r}]={net_init[name]!r} is not an int in [{low}, {high}]"
+    for name, choices in _CHOICES.items():
+        if net_init[name] not in choices:
+            return f"_net_init[{name!r}]={net_init[name]!r} is not one of {choices}"
+    heads, hidden = net_init["module__head_sizes"], net_init["module__hidden_units"]
+    if not _int_list(heads, 1, 2**20) or not heads or not _int_list(hidden, 1, 65536):
+        return "_net_init's head sizes and hidden units must be lists of positive ints"
+    pooling = net_init["module__pooling"]
+    if not (
+        isinstance(pooling, (list, tuple))
+        and pooling
+        and set(pooling) <= {"mean", "max", "l2"}
+        and len(set(pooling)) == len(pooling)
+    ):
+        return f"_net_init['module__pooling']={pooling!r} is not a tuple of mean, max, l2"
+    for name, low, high in (("module__dropout", 0.0, 1.0), ("lr", 0.0, math.inf)):
+        value = net_init[name]
+        if not (isinstance(value, Real) and low <= value < high):
+            return f"_net_init[{name!r}]={value!r} is not a number in [{low}, {high})"
+    if net_init["predict_nonlinearity"] is not None:
+        return "_net_init['predict_nonlinearity'] must be None"
+    if not isinstance(net_init.get("verbose", 0), Integral):
+        return "_net_init['verbose'] must be an int"
+    problem = _check_heads(
+        net_init["criterion__heads"], net_init["criterion__class_weights"], heads
+    )
+    if problem:
+        return problem
+    # the network these sizes describe has at least this many float32 weights
+    f, emb = net_init["module__n_filters"], net_init["module__embedding_dim"]
+    widths = [f, *hidden, emb]
+    n_params = 4 * f * (net_init["module__n_mels"] + (net_init["module__n_conv"] - 1) * f)
+    n_params += sum(a * b for a, b in zip(widths, widths[1:])) + emb * sum(heads)
+    if n_params > n_weights:
+        return (
+            f"_net_init describes a network of at least {n_params} weights, but the "
+            f"file holds {n_weights}"
+        )
+    return None
+
+
+def _load_weights(weights):
+    """The tensors of :func:`_net_to_state`'s bytes, or a ValueError naming the cause."""
+    if not isinstance(weights, bytes):
+        raise ValueError(f"the saved network weights are a {type(weights).__name__}, not bytes")
+    try:
+        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        # torch's own message suggests weights_only=False, which would run code
+        # from the file: never pass that on
+        reason = str(exc).split("\n")[0].split(". ")[0][:200]
+        raise ValueError(
+            "the saved network weights are not a plain tensor archive and were "
+            f"refused ({type(exc).__name__}: {reason})"
+        ) from None
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise ValueError("the saved network weights are not a dict of named tensors")
+    return tensors
+
+
 def _net_from_state(net_init, weights, history, device):
     """Rebuild a ``_PatchNet`` from :func:`_net_to_state`'s data, ready for inference.
 
-    The weights are read with ``torch.load(weights_only=True)``. A net saved on a GPU
-    loads on the CPU, with a ``DeviceWarning``, where torch finds no CUDA device.
+    The weights are read with ``torch.load(weights_only=True)``. Everything is
+    checked before the network is built: the weights must be a dict of named
+    tensors, ``net_init`` must hold the known parameters with valid types and
+    sizes no larger than the weights; a problem raises ValueError. A net saved
+    on a GPU loads on the CPU, with a ``DeviceWarning``, where torch finds no
+    CUDA device.
     """
     from ._modules import MultiHeadNet, MultiTargetLoss
 
+    tensors = _load_weights(weights)  # builds tensors only, bounded by the file's size
+    problem = _net_init_problem(net_init, sum(t.numel() for t in tensors.values()))
+    if problem:
+        raise ValueError(f"the saved network's parameters are invalid: {problem}")
+    try:
+        history = None if history is None else History(json.loads(history))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the saved training history is not valid JSON ({exc})") from None
     device = device or "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(
@@ -190,12 +341,15 @@ def _net_from_state(net_init, weights, history, device):
         device = "cpu"
     net = _PatchNet(MultiHeadNet, MultiTargetLoss, device=device, **net_init)
     net.initialize()
-    tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-    net.module_.load_state_dict(tensors)
+    try:
+        net.module_.load_state_dict(tensors)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise ValueError(f"the saved weights do not fit the saved network ({reason})") from None
     net.module_.to(device)
     net.module_.eval()
     if history is not None:
-        net.history_ = History(json.loads(history))
+        net.history_ = history
     return net
 
 

@@ -2,10 +2,12 @@
 
 Subcommands::
 
-    sklearn-music fit MUSIC_DIR --model model.skops [--unlabeled] [--epochs N]
+    sklearn-music fit MUSIC_DIR --model model.skops [--unlabeled] [--epochs N] [--no-eval]
     sklearn-music index MUSIC_DIR --model model.skops --store tracks.db [--skip-errors]
-    sklearn-music similar TRACK --store tracks.db -k 10
-    sklearn-music recommend TRACK [TRACK ...] --store tracks.db -k 10
+    sklearn-music similar TRACK_OR_FILE --store tracks.db [--model model.skops] -k 10
+    sklearn-music recommend TRACK_OR_FILE [...] --store tracks.db [--aggregate clusters]
+    sklearn-music export --store tracks.db --out vectors.npy|vectors.parquet|vectors.csv
+    sklearn-music serve --store tracks.db [--model model.skops] [--port 8000] [--workers N]
     sklearn-music demo
 
 Exit status: 0 on success, 1 on a runtime error (a one-line message on
@@ -19,7 +21,15 @@ tracks) and saves the fitted pipeline with
 :func:`sklearn_music.persistence.save_model`. ``index`` embeds any folder of
 audio with a saved model and writes a
 :class:`~sklearn_music.store.SimilarityStore` whose track ids are the paths
-relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it.
+relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it, by stored id
+or by audio file (see :mod:`sklearn_music._cli_query` for how an argument is
+read), in ``--format text``, ``json`` or ``csv`` (:mod:`sklearn_music._cli_output`);
+``export`` writes every id and vector (:mod:`sklearn_music._cli_export`);
+``serve`` serves the store over HTTP (:mod:`sklearn_music.serve`, the ``serve`` extra).
+
+Progress goes to stderr, one named bar per stage, when stderr is a terminal
+(``--progress`` / ``--no-progress`` force it); see
+:mod:`sklearn_music._cli_progress`.
 """
 
 import argparse
@@ -43,31 +53,27 @@ def _collection(music_dir, *, labeled):
     from .datasets import load_audio_folder
 
     music_dir = Path(music_dir)
-    found = load_audio_folder(music_dir, labeled=labeled)
-    files = [Path(f) for f in found.filenames]
+    try:
+        found = load_audio_folder(music_dir, labeled=labeled)
+    except ValueError as exc:  # the library's advice, in the command line's words
+        raise CommandError(str(exc).replace("pass labeled=False", "pass --unlabeled")) from None
+    files = [Path(str(f)) for f in found.filenames]
     ids = [f.relative_to(music_dir).as_posix() for f in files]
     labels = None
     if labeled:
-        labels = [found.target_names[t] for t in found.target]
+        labels = [str(found.target_names[t]) for t in found.target]
     return files, ids, labels
 
 
-def _progress(iterable, verbose, **kwargs):
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
+def _progress(args):
+    from ._cli_progress import Progress
 
-    return tqdm(iterable, file=sys.stderr, **kwargs)
+    return Progress(args.progress, PROG)
 
 
 def _warn(args, message):
-    """One line on stderr, printed around the progress bar when there is one."""
-    if args.verbose:
-        from tqdm.auto import tqdm
-
-        tqdm.write(f"{PROG}: {message}", file=sys.stderr)
-    else:
-        print(f"{PROG}: {message}", file=sys.stderr)
+    """One line on stderr, printed around a progress bar when there is one."""
+    _progress(args).write(f"{PROG}: {message}")
 
 
 def _open_store(path):
@@ -82,20 +88,30 @@ def _open_store(path):
         ) from None
 
 
-def _track_key(store, track):
-    if store.id_type is int:
-        try:
-            return int(track)
-        except ValueError:
-            raise CommandError(
-                f"unknown track {track!r}: the ids in {str(store.path)!r} are integers"
-            ) from None
-    return track
+def _check_device(device):
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CommandError(f"--device {device}: torch finds no CUDA device on this machine")
 
 
-def _print_pairs(pairs):
-    for track, score in pairs:
-        print(f"{score:.4f}\t{track}")
+def _to_device(model, device):
+    """Move every fitted ConvEmbedder of ``model`` to ``device`` (through its weights)."""
+    from ._embedder import ConvEmbedder
+
+    for _, est in getattr(model, "steps", [(None, model)]):
+        if isinstance(est, ConvEmbedder) and est.device != device:
+            state = est.__getstate__()
+            state["device"] = device
+            est.__setstate__(state)
+    return model
+
+
+def _print_results(args, pairs, **query):
+    from ._cli_output import write_results
+
+    write_results(pairs, fmt=args.format, file=sys.stdout, **query)
 
 
 # --------------------------------------------------------------------------- #
@@ -105,9 +121,13 @@ def _cmd_fit(args):
     import numpy as np
     from sklearn.pipeline import Pipeline
 
-    from . import ConvEmbedder, MelSpectrogramTransformer, NearestTracks
+    from . import MelSpectrogramTransformer, NearestTracks
+    from . import _cli_fit as fitting
+    from ._query import quiet
     from .persistence import save_model
 
+    _check_device(args.device)
+    progress = _progress(args)
     files, ids, labels = _collection(args.music_dir, labeled=not args.unlabeled)
     if args.unlabeled:
         # stand-in task "track": every track is its own class, so the network
@@ -119,113 +139,115 @@ def _cmd_fit(args):
     else:
         if len(set(labels)) < 2:
             raise CommandError(
-                f"found a single label folder {labels[0]!r} in {args.music_dir!r}; "
+                f"found a single label folder {labels[0]!r} in {str(args.music_dir)!r}; "
                 "training needs at least 2 (or pass --unlabeled)"
             )
         y = np.asarray(labels)
         what = f"{len(files)} tracks, {len(set(labels))} labels"
+    progress.stage(f"training on {what}")
 
-    mel_params = {"sr": args.sr, "verbose": int(args.verbose)}
-    if args.duration is not None:
-        mel_params["duration"] = args.duration
-    mel = MelSpectrogramTransformer()
-    mel.set_params(**{k: v for k, v in mel_params.items() if k in mel.get_params()})
-    embed_params = {
+    mel = MelSpectrogramTransformer(sr=args.sr, duration=args.duration)
+    X = [str(f) for f in files]
+    specs = fitting.spectrograms(X, mel.fit(X), progress)
+    params = {
         "max_epochs": args.epochs,
         "embedding_dim": args.embedding_dim,
         "random_state": args.random_state,
+        "device": args.device,
         "verbose": int(args.verbose),
     }
     if args.patch_frames is not None:
-        embed_params["patch_frames"] = args.patch_frames
-    model = Pipeline(
-        [
-            ("mel", mel),
-            ("embed", ConvEmbedder(**embed_params)),
-            (
-                "index",
-                NearestTracks(
-                    n_neighbors=min(args.n_neighbors, len(files) - 1) or 1,
-                    random_state=args.random_state,
-                ),
-            ),
-        ]
-    )
-    if args.verbose:
-        print(f"training on {what}", file=sys.stderr)
-    X = [str(f) for f in files]
-    model.fit(X, y, index__track_ids=ids)
-    save_model(model, args.model)
+        params["patch_frames"] = args.patch_frames
+    if not args.no_eval:
+        _held_out(args, X, specs, y, params, progress)
+
+    embed = fitting.train_embedder(specs, y, params, progress, "training on all tracks")
+    progress.stage("indexing the training tracks")
+    index = NearestTracks(
+        n_neighbors=min(args.n_neighbors, len(files) - 1) or 1, random_state=args.random_state
+    ).fit(embed.transform(specs), y, track_ids=ids)
+    model = Pipeline([("mel", mel), ("embed", embed), ("index", index)])
+    # a saved model is quiet and on the CPU, whatever this run's -v and --device
+    save_model(_to_device(quiet(model), "cpu"), args.model)
     print(f"trained on {what}; saved the model to {args.model}")
     return 0
 
 
+def _held_out(args, X, specs, y, params, progress):
+    """Print the held-out retrieval scores of ``fit`` (or why there are none)."""
+    from . import _cli_fit as fitting
+
+    if args.unlabeled:
+        print("held-out score skipped: it counts same-label neighbours and --unlabeled has none")
+        return
+    mfcc = fitting.mfcc_statistics(X, args.sr, args.duration, progress)
+    result, reason = fitting.held_out_scores(
+        specs,
+        mfcc,
+        y,
+        params=params,
+        k=args.n_neighbors,
+        random_state=args.random_state,
+        progress=progress,
+    )
+    print(fitting.format_scores(result) if result else f"held-out score skipped: {reason}")
+    sys.stdout.flush()
+
+
+def _skip_or_fail(args, track_id, exc, skipped):
+    """An unreadable file: fatal, or with ``--skip-errors`` reported and counted."""
+    if not args.skip_errors:
+        raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
+    _warn(args, f"skipping {track_id}: {exc}")
+    skipped.append(track_id)
+
+
 def _embed_batch(embedder, paths, ids, args, skipped):
-    """Embed a batch of files; a file that cannot be read is skipped or fatal."""
+    """Embed a batch of files: ``(vectors or None, ids of the embedded files)``.
+
+    When a file of the batch cannot be read, the files are embedded one at a time so
+    that only the unreadable ones are skipped (or the first one is fatal).
+    """
+    import numpy as np
+
     from .io import AudioLoadError
 
     try:
         return embedder.transform([str(p) for p in paths]), list(ids)
-    except AudioLoadError:
+    except AudioLoadError as exc:
         if len(paths) == 1:
-            raise
-    vectors, kept = [], []
-    for p, tid in zip(paths, ids):
-        try:
-            vectors.append(embedder.transform([str(p)]))
-        except AudioLoadError as exc:
-            if not args.skip_errors:
-                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
-            _warn(args, f"skipping {tid}: {exc}")
-            skipped.append(tid)
-            continue
-        kept.append(tid)
-    import numpy as np
-
+            _skip_or_fail(args, ids[0], exc, skipped)
+            return None, []
+    parts = [_embed_batch(embedder, [p], [t], args, skipped) for p, t in zip(paths, ids)]
+    vectors = [v for v, _ in parts if v is not None]
+    kept = [t for _, k in parts for t in k]
     return (np.vstack(vectors) if vectors else None), kept
 
 
 def _cmd_index(args):
     import numpy as np
-    from sklearn.pipeline import Pipeline
 
-    from .io import AudioLoadError
-    from .persistence import load_model
     from .store import SimilarityStore
 
-    model = _load(args.model, load_model)
-    if not isinstance(model, Pipeline) or len(model) < 2:
-        raise CommandError(
-            f"{args.model!r} holds a {type(model).__name__}, not a Pipeline of an "
-            "embedding and an index (as saved by `fit`)"
-        )
-    embedder = model[:-1]
+    _check_device(args.device)
+    progress = _progress(args)
+    embedder = _load_pipeline(args)[:-1]
     files, ids, _ = _collection(args.music_dir, labeled=False)
     skipped, all_vectors, all_ids = [], [], []
-    starts = range(0, len(files), args.batch_size)
-    for start in _progress(starts, args.verbose, desc="embedding", unit="batch"):
-        paths = files[start : start + args.batch_size]
-        batch_ids = ids[start : start + args.batch_size]
-        try:
-            vectors, kept = _embed_batch(embedder, paths, batch_ids, args, skipped)
-        except AudioLoadError as exc:
-            if not args.skip_errors:
-                raise CommandError(f"{exc} (pass --skip-errors to skip unreadable files)") from exc
-            _warn(args, f"skipping {batch_ids[0]}: {exc}")
-            skipped.append(batch_ids[0])
-            continue
-        if vectors is not None:
-            all_vectors.append(vectors)
-            all_ids.extend(kept)
+    with progress.bar("embedding", len(files), "track") as bar:
+        for start in range(0, len(files), args.batch_size):
+            batch = slice(start, start + args.batch_size)
+            vectors, kept = _embed_batch(embedder, files[batch], ids[batch], args, skipped)
+            if vectors is not None:
+                all_vectors.append(vectors)
+                all_ids.extend(kept)
+            bar.update(len(files[batch]))
     if not all_ids:
         raise CommandError(f"none of the {len(files)} audio files could be read")
-    SimilarityStore.build(
-        args.store,
-        np.vstack(all_vectors),
-        all_ids,
-        n_neighbors=args.k,
-        verbose=args.verbose,
-    )
+    # a named stage without a bar: the store's verbose would let pynndescent print
+    # its log to stdout, where the command's result goes
+    progress.stage(f"finding the {args.k} most similar tracks of each track, writing the store")
+    SimilarityStore.build(args.store, np.vstack(all_vectors), all_ids, n_neighbors=args.k)
     msg = f"indexed {len(all_ids)} tracks into {args.store}"
     if skipped:
         msg += f"; skipped {len(skipped)} unreadable file(s)"
@@ -233,26 +255,102 @@ def _cmd_index(args):
     return 0
 
 
-def _load(path, load_model):
+def _load_pipeline(args):
+    """The fitted model of ``--model``: quiet, on ``--device``, checked to be a Pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    from ._query import quiet
+    from .persistence import load_model
+
+    path = args.model
     try:
-        return load_model(path)
+        model = load_model(path)
     except FileNotFoundError:
         raise CommandError(
             f"no model at {str(path)!r}; train one with `{PROG} fit MUSIC_DIR --model {path}`"
         ) from None
+    if not isinstance(model, Pipeline) or len(model) < 2:
+        raise CommandError(
+            f"{str(path)!r} holds a {type(model).__name__}, not a Pipeline of an "
+            "embedding and an index (as saved by `fit`)"
+        )
+    return _to_device(quiet(model), getattr(args, "device", "cpu"))
+
+
+def _model_loader(args):
+    """A function that loads ``--model`` once, for the queries that are audio files."""
+    loaded = []
+
+    def load():
+        if args.model is None:
+            raise CommandError(
+                "an audio file as the query needs the model that indexed the store: "
+                "pass --model MODEL"
+            )
+        if not loaded:
+            loaded.append(_load_pipeline(args))
+        return loaded[0]
+
+    return load
+
+
+def _answer(args, run):
+    """Run a query; its errors become one-line command errors."""
+    from ._cli_query import QueryError
+
+    try:
+        return run()
+    except QueryError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _cmd_similar(args):
+    from . import _cli_query as q
+
     with _open_store(args.store) as store:
-        key = _track_key(store, args.track)
-        _print_pairs(store.similar(key, k=args.k))
+        kind, query = _answer(args, lambda: q.resolve(store, args.track))
+        pairs = _answer(
+            args,
+            lambda: q.similar(
+                store, kind, query, args.k, _model_loader(args), lambda m: _warn(args, m)
+            ),
+        )
+        _print_results(args, pairs, query=query)
     return 0
 
 
 def _cmd_recommend(args):
+    from . import _cli_query as q
+
     with _open_store(args.store) as store:
-        history = [_track_key(store, t) for t in args.tracks]
-        _print_pairs(store.recommend(history, k=args.k, exhaustive=args.exhaustive))
+        queries = [_answer(args, lambda t=t: q.resolve(store, t)) for t in args.tracks]
+        pairs = _answer(
+            args,
+            lambda: q.recommend(
+                store,
+                queries,
+                k=args.k,
+                exhaustive=args.exhaustive,
+                aggregate=args.aggregate,
+                model_loader=_model_loader(args),
+                warn=lambda m: _warn(args, m),
+            ),
+        )
+        _print_results(args, pairs, history=[t for _, t in queries])
+    return 0
+
+
+def _cmd_export(args):
+    from ._cli_export import ExportError, export
+
+    progress = _progress(args)
+    with _open_store(args.store) as store:
+        try:
+            with progress.bar("exporting", len(store), "track") as bar:
+                n = export(store, args.out, batch_size=args.batch_size, bar=bar)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"exported {n} tracks ({store.dim} dimensions) to {args.out}")
     return 0
 
 
@@ -281,24 +379,57 @@ def _positive_int(text):
     return value
 
 
+def _add_device(p):
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of the embedder: cpu (default), cuda or cuda:N; the saved "
+        "model is moved back to the CPU",
+    )
+
+
+def _add_query_options(p):
+    p.add_argument("--store", required=True, help="store file from `index`")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the model that indexed the store (.skops), to embed audio-file queries",
+    )
+    p.add_argument("-k", type=_positive_int, default=10, help="number of tracks (default 10)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "csv"],
+        default="text",
+        help="text: 'score<TAB>track' lines, ids escaped (default); json: one object; "
+        "csv: rank,track,score rows",
+    )
+
+
 def _build_parser():
-    # the options are accepted before and after the subcommand; the
-    # subcommands' copies default to SUPPRESS so they don't reset the top level's
-    top, common = (argparse.ArgumentParser(add_help=False) for _ in range(2))
-    for p, default in ((top, False), (common, argparse.SUPPRESS)):
-        p.add_argument(
-            "-v",
-            "--verbose",
-            action="store_true",
-            default=default,
-            help="show progress bars and training progress",
-        )
-        p.add_argument(
-            "--debug",
-            action="store_true",
-            default=default,
-            help="show the full traceback of an error",
-        )
+    # -v and --debug are accepted before and after the subcommand: the top parser
+    # and every subcommand take them from `common`, whose SUPPRESS default keeps a
+    # subcommand from resetting what the top level set (main fills in False)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="more detail: skorch's table of epochs instead of a bar per training",
+    )
+    common.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="show (or hide) a progress bar per stage on stderr; default: shown "
+        "when stderr is a terminal",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -365,6 +496,13 @@ def _build_parser():
         help="neighbours of the model's index (default 10)",
     )
     p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="skip the held-out score (3-fold cross-validation over tracks, MFCC "
+        "statistics as the reference) that fit prints before training on everything",
+    )
+    _add_device(p)
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser(
@@ -390,36 +528,65 @@ def _build_parser():
     p.add_argument(
         "--batch-size", type=_positive_int, default=16, help="files embedded at a time (default 16)"
     )
+    _add_device(p)
     p.set_defaults(func=_cmd_index)
 
     p = sub.add_parser(
         "similar",
         parents=[common],
-        help="print the tracks most similar to a track",
-        description="Print the tracks most similar to TRACK, one 'score<TAB>track' "
-        "line each, most similar first.",
+        help="print the tracks most similar to a track or an audio file",
+        description="Print the tracks most similar to TRACK, most similar first. "
+        "TRACK is a stored track id (the path relative to the indexed folder) or, "
+        "if it is not one, an audio file, embedded with --model and searched by a "
+        "scan of every stored vector. With -k above the similar tracks stored per "
+        "track (index -k), every stored vector is scanned too.",
     )
-    p.add_argument("track", metavar="TRACK", help="a track id (path relative to MUSIC_DIR)")
-    p.add_argument("--store", required=True, help="store file from `index`")
-    p.add_argument("-k", type=_positive_int, default=10, help="number of tracks (default 10)")
+    p.add_argument(
+        "track", metavar="TRACK", help="a stored track id, or an audio file (needs --model)"
+    )
+    _add_query_options(p)
     p.set_defaults(func=_cmd_similar)
 
     p = sub.add_parser(
         "recommend",
         parents=[common],
         help="recommend tracks for a listening history",
-        description="Print tracks close to the mean of the given tracks' vectors, "
-        "one 'score<TAB>track' line each; the given tracks are left out.",
+        description="Print tracks close to the given tracks (stored ids or audio "
+        "files), best first; the given tracks are left out. --aggregate mean: close "
+        "to the mean of their vectors; clusters: one list per k-means cluster of "
+        "the history (at most 3), merged in turn, so that every taste is kept.",
     )
-    p.add_argument("tracks", metavar="TRACK", nargs="+", help="track ids")
-    p.add_argument("--store", required=True, help="store file from `index`")
-    p.add_argument("-k", type=_positive_int, default=10, help="number of tracks (default 10)")
+    p.add_argument("tracks", metavar="TRACK", nargs="+", help="stored track ids or audio files")
+    _add_query_options(p)
     p.add_argument(
         "--exhaustive",
         action="store_true",
-        help="score every stored track instead of the stored neighbours of the history",
+        help="score every stored track instead of the stored neighbours of the history "
+        "(always so for a history with audio files)",
+    )
+    p.add_argument(
+        "--aggregate",
+        choices=["mean", "clusters"],
+        default="mean",
+        help="one query from the history's mean (default), or one per cluster of it",
     )
     p.set_defaults(func=_cmd_recommend)
+
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write every stored id and vector to .npy, .parquet or .csv",
+        description="Write the ids and vectors of a store, read in batches. The "
+        "format comes from the suffix of --out: .npy (the vectors; the ids go to "
+        "<name>.ids.jsonl beside it, one JSON value a line), .parquet (columns track "
+        "and vector; needs pyarrow) or .csv (track,v0,v1,...).",
+    )
+    p.add_argument("--store", required=True, help="store file from `index`")
+    p.add_argument("--out", required=True, help="file to write: .npy, .parquet or .csv")
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=65536, help="rows per batch (default 65536)"
+    )
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
         "demo",
@@ -446,6 +613,10 @@ def _build_parser():
         help="training epochs (default: the demo's)",
     )
     p.set_defaults(func=_cmd_demo)
+
+    from .serve import add_serve_parser  # light: the web framework loads in run_serve
+
+    add_serve_parser(sub, parents=[common])
     return parser
 
 
@@ -474,9 +645,9 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else 2
-    for name in ("verbose", "debug"):
+    for name, default in (("verbose", False), ("debug", False), ("progress", None)):
         if not hasattr(args, name):
-            setattr(args, name, False)
+            setattr(args, name, default)
     try:
         return args.func(args)
     except KeyboardInterrupt:

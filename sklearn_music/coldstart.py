@@ -7,7 +7,8 @@ ranks the held-out tracks by ``user_factors @ predicted_factors.T`` and the
 ranking is scored against the user's actual plays of those tracks.
 
 :func:`cold_start_split` holds whole tracks out (none of their plays is seen in
-training); :func:`evaluate_cold_start` computes the mean average precision at
+training) and drops the users and tracks left without a training play;
+:func:`evaluate_cold_start` computes the mean average precision at
 ``k`` (mAP@k) and the mean per-user area under the ROC curve (AUC).
 """
 
@@ -17,8 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
+
+from .utils._sklearn_compat import Interval, validate_params
 
 __all__ = ["cold_start_split", "evaluate_cold_start"]
 
@@ -41,6 +43,11 @@ def cold_start_split(plays, *, test_size=0.2, random_state=None):
     training matrix, so a model fitted on it knows nothing of those tracks
     except what it can infer from their content.
 
+    Users and training tracks without a play in the training matrix are dropped
+    (see Notes), so that ``train_plays`` can be passed to
+    :class:`~sklearn_music.ImplicitFactors` as it is, and the rows of
+    ``test_plays`` are the users of its ``user_factors_``.
+
     Parameters
     ----------
     plays : {array-like, sparse matrix} of shape (n_users, n_tracks)
@@ -54,11 +61,12 @@ def cold_start_split(plays, *, test_size=0.2, random_state=None):
 
     Returns
     -------
-    train_plays : scipy.sparse.csr_matrix of shape (n_users, n_train_tracks)
-        The columns of the training tracks.
+    train_plays : scipy.sparse.csr_matrix of shape (n_kept_users, n_train_tracks)
+        The plays of the kept users on the training tracks; no row or column is
+        empty.
 
-    test_plays : scipy.sparse.csr_matrix of shape (n_users, n_test_tracks)
-        The columns of the held-out tracks.
+    test_plays : scipy.sparse.csr_matrix of shape (n_kept_users, n_test_tracks)
+        The plays of the kept users on the held-out tracks.
 
     train_tracks : ndarray of shape (n_train_tracks,)
         Column indices (into ``plays``) of the training tracks, increasing.
@@ -66,25 +74,49 @@ def cold_start_split(plays, *, test_size=0.2, random_state=None):
     test_tracks : ndarray of shape (n_test_tracks,)
         Column indices of the held-out tracks, increasing.
 
+    users : ndarray of shape (n_kept_users,)
+        Row indices (into ``plays``) of the kept users, increasing: those with at
+        least one play of a training track. ``plays[users]`` is, for example, what
+        a factorisation of all plays (the upper bound of the evaluation) is fitted
+        on.
+
     Notes
     -----
-    A user whose plays all fall on held-out tracks has an empty row in
-    ``train_plays``; :class:`~sklearn_music.ImplicitFactors` refuses such rows,
-    so drop them (``train_plays.getnnz(axis=1) > 0``) before fitting.
+    What is dropped, and why dropped rather than masked: a factor model learns
+    a user's factors from the user's plays and a track's from its plays, so
+    neither exists without them (:class:`~sklearn_music.ImplicitFactors` refuses
+    empty rows and columns), and :func:`evaluate_cold_start` needs one row of
+    ``test_plays`` per row of user factors. Returning the matrices already cut,
+    with the indices of what was kept, lets every caller use them directly.
+
+    - A user whose plays all fall on held-out tracks (no training play) is left
+      out of both matrices; that user's plays of the held-out tracks are not
+      evaluated.
+    - A training track that nobody played is left out of ``train_tracks``, so
+      ``train_tracks`` and ``test_tracks`` together may miss some columns of
+      ``plays``. The held-out tracks are kept as drawn, played or not: a column of
+      ``test_plays`` may be empty (the track then counts as not played for every
+      user).
+
+    Which tracks are held out depends only on the number of tracks, ``test_size``
+    and ``random_state``, not on the plays.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_music.coldstart import cold_start_split
     >>> plays = np.arange(12).reshape(3, 4)
-    >>> train, test, train_tracks, test_tracks = cold_start_split(
+    >>> train, test, train_tracks, test_tracks, users = cold_start_split(
     ...     plays, test_size=1, random_state=0)
     >>> train.shape, test.shape
     ((3, 3), (3, 1))
     >>> sorted(np.concatenate([train_tracks, test_tracks]).tolist())
     [0, 1, 2, 3]
+    >>> users
+    array([0, 1, 2])
     """
-    plays = sp.csr_matrix(check_array(plays, accept_sparse="csr", dtype=None))
+    plays = sp.csr_matrix(check_array(plays, accept_sparse="csr", dtype=None), copy=True)
+    plays.eliminate_zeros()  # a stored zero is no play
     n_tracks = plays.shape[1]
     n_test = (
         int(round(test_size * n_tracks))
@@ -99,7 +131,17 @@ def cold_start_split(plays, *, test_size=0.2, random_state=None):
     rng = check_random_state(random_state)
     test_tracks = np.sort(rng.choice(n_tracks, size=n_test, replace=False))
     train_tracks = np.setdiff1d(np.arange(n_tracks), test_tracks)
-    return plays[:, train_tracks], plays[:, test_tracks], train_tracks, test_tracks
+    # users and tracks without a training play have no factors: drop them (see Notes)
+    train_plays = plays[:, train_tracks]
+    played = train_plays.getnnz(axis=0) > 0
+    train_tracks, train_plays = train_tracks[played], train_plays[:, played]
+    users = np.flatnonzero(train_plays.getnnz(axis=1) > 0)
+    if users.size == 0:
+        raise ValueError(
+            f"no user played any of the {n_tracks - n_test} training tracks "
+            f"(test_size={test_size!r}): nothing to fit factors on"
+        )
+    return train_plays[users], plays[users][:, test_tracks], train_tracks, test_tracks, users
 
 
 @validate_params(

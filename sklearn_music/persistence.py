@@ -5,9 +5,15 @@ Which format for what
 :func:`save_model` / :func:`load_model` (``.skops``)
     For sharing: a model file from someone else, a model registry, a download.
     The file is a :mod:`skops.io` archive; loading it builds only objects of
-    types on an explicit list (this package's estimators, scikit-learn
-    estimators, numpy arrays and Python builtins) and refuses a file that
-    holds anything else with :class:`UntrustedTypesError`, naming the types.
+    types on an explicit list (this package's estimators, as
+    :func:`~sklearn_music.utils.discovery.all_estimators` lists them,
+    scikit-learn estimators, numpy arrays, SciPy CSR matrices and Python
+    builtins) and refuses a file that holds anything else with
+    :class:`UntrustedTypesError`, naming the types. A file that is not a
+    complete, valid model (truncated, a damaged archive or schema, weights
+    that are not plain tensors, network parameters that are invalid or do not
+    fit the weights) raises :class:`ModelLoadError`, naming the file and the
+    cause; the network's parameters are checked before it is built.
     The embedder's network weights are stored as a ``torch.save`` archive of
     tensors inside the file and read back with ``torch.load(weights_only=True,
     map_location="cpu")``, so a model trained with ``device="cuda"`` loads on a
@@ -25,6 +31,8 @@ The estimators keep their state in plain attributes (numpy arrays, builtins);
 rebuilds it in ``__setstate__``; both pickle and :func:`save_model` use that.
 """
 
+import ast
+import re
 import zipfile
 from pathlib import Path
 
@@ -32,19 +40,17 @@ from skops.io.exceptions import UntrustedTypesFoundException
 
 from .utils._atomic import atomic_write
 
-__all__ = ["UntrustedTypesError", "load_model", "save_model", "trusted_types"]
-
-# This package's estimators: built with ``cls.__new__`` and ``__setstate__``;
-# their state holds only the types below (see the module docstring).
-_ESTIMATORS = (
-    "sklearn_music._mel.MelSpectrogramTransformer",
-    "sklearn_music._baseline.MFCCStatistics",
-    "sklearn_music._embedder.ConvEmbedder",
-    "sklearn_music._neighbors.NearestTracks",
-)
+__all__ = [
+    "ModelLoadError",
+    "UntrustedTypesError",
+    "load_model",
+    "save_model",
+    "trusted_types",
+]
 
 # Types besides this package's estimators that fitted sklearn_music models hold
-# and that are safe to build (no code runs beyond setting attributes).
+# and that are safe to build (no code runs beyond setting attributes; skops
+# reads sparse matrices with ``scipy.sparse.load_npz(allow_pickle=False)``).
 _EXTRA_TRUSTED = (
     "sklearn.pipeline.Pipeline",
     "numpy.dtype",
@@ -52,6 +58,53 @@ _EXTRA_TRUSTED = (
     "builtins.bytes",
     "builtins.slice",
 )
+_SPARSE_TRUSTED = ("csr_matrix",)
+
+
+class ModelLoadError(ValueError):
+    """A model file that is not a complete, valid model saved by :func:`save_model`.
+
+    Raised by :func:`load_model` for a file that is not a skops archive (a
+    pickle, a truncated download), a damaged archive or schema, network
+    weights that are not a plain tensor archive, and network parameters that
+    are invalid or do not fit the weights (checked before the network is
+    built). A subclass of :class:`ValueError`; the message names the file and
+    the cause. Types that are not trusted raise :class:`UntrustedTypesError`
+    instead.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    cause : str
+        What is wrong with it.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    cause : str
+        What is wrong with it.
+
+    Examples
+    --------
+    >>> from sklearn_music.persistence import ModelLoadError, load_model
+    >>> path = getfixture("tmp_path") / "model.skops"
+    >>> _ = path.write_bytes(b"PK\x03\x04 cut short")
+    >>> try:
+    ...     load_model(path)
+    ... except ModelLoadError as exc:
+    ...     print(exc.cause)
+    not a skops model file (made by save_model): File is not a zip file; ...
+    """
+
+    def __init__(self, path, cause):
+        self.path = str(path)
+        self.cause = str(cause)
+        super().__init__(f"cannot load the model file {self.path!r}: {self.cause}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.cause)
 
 
 class UntrustedTypesError(UntrustedTypesFoundException):
@@ -89,9 +142,10 @@ class UntrustedTypesError(UntrustedTypesFoundException):
 def trusted_types():
     """List the types that :func:`load_model` trusts by default.
 
-    These are this package's estimators and a few container types, in addition
-    to what :mod:`skops.io` trusts itself (builtins, numpy arrays, scikit-learn
-    estimators).
+    These are this package's estimators (every class that
+    :func:`~sklearn_music.utils.discovery.all_estimators` finds), SciPy's CSR
+    matrix and a few container types, in addition to what :mod:`skops.io`
+    trusts itself (builtins, numpy arrays, scikit-learn estimators).
 
     Returns
     -------
@@ -104,7 +158,49 @@ def trusted_types():
     >>> "sklearn_music._mel.MelSpectrogramTransformer" in trusted_types()
     True
     """
-    return sorted(_ESTIMATORS + _EXTRA_TRUSTED)
+    import scipy.sparse
+
+    from .utils.discovery import all_estimators
+
+    names = {f"{cls.__module__}.{cls.__qualname__}" for _, cls in all_estimators()}
+    for name in _SPARSE_TRUSTED:
+        cls = getattr(scipy.sparse, name)
+        names.add(f"{cls.__module__}.{cls.__qualname__}")
+    return sorted(names | set(_EXTRA_TRUSTED))
+
+
+def _types_in_message(exc):
+    """The type names of a skops ``UntrustedTypesFoundException`` (kept only in its text)."""
+    match = re.search(r"Untrusted types found in the file: (\[.*?\])", str(exc))
+    if match:
+        try:
+            types = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            types = None
+        if isinstance(types, list) and all(isinstance(t, str) for t in types):
+            return types
+    return [str(exc)]
+
+
+def _untrusted_types(path):
+    """skops' list of the types in ``path`` it does not trust, or ModelLoadError."""
+    import skops.io as sio
+
+    try:
+        return set(sio.get_untrusted_types(file=path))
+    except zipfile.BadZipFile as exc:
+        raise ModelLoadError(
+            path,
+            "not a skops model file (made by save_model): "
+            f"{exc}; pickle/joblib files are not loaded by load_model",
+        ) from None
+    except Exception as exc:  # a damaged archive or schema: never a raw KeyError
+        raise ModelLoadError(path, f"damaged model file ({_describe(exc)})") from None
+
+
+def _describe(exc):
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def save_model(model, path):
@@ -174,8 +270,10 @@ def load_model(path, *, trusted=None):
     ------
     UntrustedTypesError
         If the file holds a type that is not trusted.
-    ValueError
-        If the file is not a skops archive.
+    ModelLoadError
+        If the file is not a complete, valid model: not a skops archive,
+        truncated or damaged, or with weights or network parameters that are
+        invalid (nothing in the file is run or built in that case).
 
     Examples
     --------
@@ -196,17 +294,13 @@ def load_model(path, *, trusted=None):
     ):
         raise TypeError(f"trusted must be a list of qualified type names, got {trusted!r}")
     allowed = set(trusted_types()) | set(trusted or ())
-    try:
-        untrusted = set(sio.get_untrusted_types(file=path))
-    except zipfile.BadZipFile:
-        raise ValueError(
-            f"{str(path)!r} is not a skops model file (made by save_model); "
-            "pickle/joblib files are not loaded by load_model"
-        ) from None
+    untrusted = _untrusted_types(path)
     refused = untrusted - allowed
     if refused:
         raise UntrustedTypesError(path, refused)
     try:
         return sio.load(path, trusted=sorted(untrusted))
-    except UntrustedTypesFoundException as exc:  # defence in depth
-        raise UntrustedTypesError(path, getattr(exc, "args", [[]])[0]) from None
+    except UntrustedTypesFoundException as exc:  # defence in depth: skops' own audit
+        raise UntrustedTypesError(path, _types_in_message(exc)) from None
+    except Exception as exc:  # damaged content, invalid weights or network parameters
+        raise ModelLoadError(path, _describe(exc)) from exc

@@ -1,6 +1,8 @@
 """The sklearn-music command line, driven through main([...]) on a tiny folder."""
 
+import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -33,7 +35,7 @@ def music(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(music, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.skops"
-    assert main(["fit", str(music), "--model", str(path), *TINY]) == 0
+    assert main(["fit", str(music), "--model", str(path), "--no-eval", *TINY]) == 0
     return path
 
 
@@ -65,6 +67,7 @@ def test_fit_unlabeled(music, tmp_path, capsys, task):
     )
     out = capsys.readouterr().out
     assert f"8 tracks, unlabeled (task {task!r})" in out
+    assert "held-out score skipped" in out  # same-label neighbours need labels
     embedder = load_model(path).named_steps["embed"]
     # "contrastive" trains without targets, "track" with one class per track
     assert len(embedder.targets_) == (0 if task == "contrastive" else 1)
@@ -101,6 +104,7 @@ def test_index_corrupt_file(music, model, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "broken.wav" in captured.err and "--skip-errors" in captured.err
     assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
+    assert "np.str_" not in captured.err  # plain paths
     assert not db.exists()
     # with it: the file is reported by name, skipped and counted
     assert (
@@ -139,7 +143,7 @@ def test_similar(store, capsys):
 
     assert main(["similar", "no/such.wav", "--store", str(store)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("sklearn-music: error: unknown track id 'no/such.wav'")
+    assert err.startswith("sklearn-music: error: unknown track 'no/such.wav'")
     assert len(err.splitlines()) == 1
     assert main(["similar", track, "--store", str(store) + ".missing"]) == 1
     assert "no store at" in capsys.readouterr().err
@@ -159,16 +163,79 @@ def test_recommend(store, capsys):
 
 
 def test_debug_shows_traceback(store):
-    with pytest.raises(KeyError, match="nothing"):
+    from sklearn_music.cli import CommandError
+
+    with pytest.raises(CommandError, match="nothing"):
         main(["similar", "nothing", "--store", str(store), "--debug"])
 
 
+def _demo_sections(out):
+    """The demo's output split at its "== N. title ===" headers: {N: text}."""
+    parts = re.split(r"^== (\d+)\. .*$", out, flags=re.M)
+    return {int(n): text for n, text in zip(parts[1::2], parts[2::2])}
+
+
+@pytest.mark.slow
 def test_demo(capsys):
     assert main(["demo", "--n-tracks", "24", "--duration", "3", "--epochs", "1"]) == 0
-    assert "similar" in capsys.readouterr().out.lower()
+    sections = _demo_sections(capsys.readouterr().out)
+    assert sorted(sections) == list(range(1, 10))
+    number = r"(-?\d+\.\d+)"
+
+    # 2: one spectrogram per clip (two clips a track)
+    assert re.search(r"^\(48, 64, \d+\) float32", sections[2], flags=re.M)
+
+    # 4: a cross-validated score per grid point, and the best of them is the one named
+    grid = re.findall(
+        rf"n_mels=(\d+)\s+embedding_dim=(\d+)\s+cross-validated precision@10 {number}",
+        sections[4],
+    )
+    scores = {(int(m), int(d)): float(sc) for m, d, sc in grid}
+    assert sorted(scores) == [(48, 16), (48, 32), (64, 16), (64, 32)]
+    assert all(0 <= sc <= 1 for sc in scores.values())
+    best = ast.literal_eval(re.search(r"^best (\{.*?\}) in ", sections[4], flags=re.M)[1])
+    assert scores[best["mel__n_mels"], best["embed__embedding_dim"]] == max(scores.values())
+
+    # 5 and 6: accuracy and retrieval metrics of both methods are proportions
+    assert 0 <= float(re.search(rf"genre accuracy {number}", sections[5])[1]) <= 1
+    for method in ("MFCC statistics", "ConvEmbedder"):
+        row = re.search(rf"^{method}\s+{number}\s+{number}\s+{number}\s*$", sections[6], re.M)
+        assert all(0 <= float(v) <= 1 for v in row.groups()), row
+
+    # 7: five neighbours from other tracks; five recommendations outside the history
+    query = re.search(r"clips like (track\d+[ab]) ", sections[7])[1]
+    neighbours = dict(
+        re.findall(rf"^  (track\d+[ab])\s.*cosine distance {number}$", sections[7], re.M)
+    )
+    assert len(neighbours) == 5 and not any(t[:-1] == query[:-1] for t in neighbours)
+    history = ast.literal_eval(re.search(r"listener of (\[.*?\])", sections[7])[1])
+    recommended = re.findall(rf"^  (track\d+[ab])\s.*score {number}$", sections[7], re.M)
+    assert len(recommended) == 5 and not {t for t, _ in recommended} & set(history)
+
+    # 8: four methods, mAP and AUC are proportions, the upper bound beats random
+    cold = {
+        name.strip(): (float(m), float(a))
+        for name, m, a in re.findall(rf"^(.+?)\s+{number}\s+{number}\s*$", sections[8], re.M)
+    }
+    assert len(cold) == 4 and all(0 <= v <= 1 for pair in cold.values() for v in pair)
+    assert cold["true factors (upper bound)"][1] > cold["random"][1]
+
+    # 9: the store returns k=3 tracks for the same clip, agreeing with section 7
+    lookup = re.search(r"store\.similar\('(track\d+[ab])', k=3\) -> (.*)$", sections[9], re.M)
+    assert lookup[1] == query
+    similar = re.findall(rf"(track\d+[ab]) \({number}\)", lookup[2])
+    assert len(similar) == 3 and len({t for t, _ in similar}) == 3
+    assert query not in dict(similar)
+    sims = [float(sc) for _, sc in similar]
+    assert sims == sorted(sims, reverse=True) and all(-1 <= sc <= 1 for sc in sims)
+    for track, sim in similar:
+        if track[:-1] != query[:-1]:  # the query's other clip is not in section 7's list
+            assert float(sim) == pytest.approx(1 - float(neighbours[track]), abs=2e-3)
 
 
-@pytest.mark.parametrize("command", [[], ["fit"], ["index"], ["similar"], ["recommend"], ["demo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["fit"], ["index"], ["similar"], ["recommend"], ["export"], ["demo"]]
+)
 def test_help(command, capsys):
     assert main([*command, "--help"]) == 0
     assert "usage: sklearn-music" in capsys.readouterr().out
@@ -192,7 +259,7 @@ def test_python_m_help():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    for command in ("fit", "index", "similar", "recommend", "demo"):
+    for command in ("fit", "index", "similar", "recommend", "export", "demo"):
         assert command in proc.stdout
     proc = subprocess.run(
         [

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
 
 from sklearn_music.coldstart import cold_start_split, evaluate_cold_start
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 
 # ------------------------------------------------------------------ the split
@@ -16,11 +17,14 @@ def plays(rng):
 
 
 def test_split_holds_whole_tracks_out(plays):
-    train, test, train_tracks, test_tracks = cold_start_split(plays, test_size=0.2, random_state=0)
+    train, test, train_tracks, test_tracks, users = cold_start_split(
+        plays, test_size=0.2, random_state=0
+    )
     assert len(test_tracks) == 10 and len(train_tracks) == 40
     assert not set(train_tracks) & set(test_tracks)
     np.testing.assert_array_equal(np.sort(np.r_[train_tracks, test_tracks]), np.arange(50))
     assert np.all(np.diff(train_tracks) > 0) and np.all(np.diff(test_tracks) > 0)
+    np.testing.assert_array_equal(users, np.arange(30))  # every user has a training play
     # no play of a held-out track is in the training matrix, and nothing is lost
     np.testing.assert_array_equal(train.toarray(), plays.toarray()[:, train_tracks])
     np.testing.assert_array_equal(test.toarray(), plays.toarray()[:, test_tracks])
@@ -32,9 +36,43 @@ def test_split_sizes_seed_and_dense_input(plays):
     a = cold_start_split(plays, test_size=7, random_state=1)
     b = cold_start_split(plays.toarray(), test_size=7, random_state=1)
     assert len(a[3]) == 7
-    np.testing.assert_array_equal(a[3], b[3])
+    for x, z in zip(a[2:], b[2:]):
+        np.testing.assert_array_equal(x, z)
     c = cold_start_split(plays, test_size=7, random_state=2)
     assert not np.array_equal(a[3], c[3])
+
+
+def test_split_drops_users_and_tracks_without_training_plays():
+    # which tracks are held out depends on the number of tracks and the seed only
+    held_out = cold_start_split(np.ones((2, 10)), test_size=3, random_state=0)[3]
+    kept_out = np.setdiff1d(np.arange(10), held_out)
+    plays = np.zeros((5, 10), dtype=int)
+    plays[:3, kept_out[1:]] = 1  # users 0-2 play every training track but kept_out[0]
+    plays[0, held_out] = 2
+    plays[1, held_out[0]] = 1
+    plays[3, held_out[0]] = 4  # user 3 plays a held-out track only; user 4 nothing
+    coo = sp.coo_matrix(plays)
+    # an explicitly stored zero (user 2, track kept_out[0]) is no play
+    X = sp.csr_matrix(
+        (np.r_[coo.data, 0], (np.r_[coo.row, 2], np.r_[coo.col, kept_out[0]])), shape=(5, 10)
+    )
+    assert X.nnz == np.count_nonzero(plays) + 1
+    train, test, train_tracks, test_tracks, users = cold_start_split(X, test_size=3, random_state=0)
+    np.testing.assert_array_equal(users, [0, 1, 2])
+    np.testing.assert_array_equal(train_tracks, kept_out[1:])
+    np.testing.assert_array_equal(test_tracks, held_out)  # kept as drawn, played or not
+    np.testing.assert_array_equal(train.toarray(), plays[np.ix_(users, train_tracks)])
+    np.testing.assert_array_equal(test.toarray(), plays[np.ix_(users, test_tracks)])
+    assert (train.getnnz(axis=0) > 0).all() and (train.getnnz(axis=1) > 0).all()
+    assert X.nnz == np.count_nonzero(plays) + 1  # the input is left as it was
+
+
+def test_split_without_any_training_play():
+    held_out = cold_start_split(np.ones((3, 4)), test_size=1, random_state=0)[3]
+    plays = np.zeros((3, 4))
+    plays[:, held_out] = 1  # only the held-out track is played
+    with pytest.raises(ValueError, match="no user played any of the 3 training tracks"):
+        cold_start_split(plays, test_size=1, random_state=0)
 
 
 @pytest.mark.parametrize("test_size", [50, 0.001])
@@ -43,19 +81,27 @@ def test_split_errors(plays, test_size):
         cold_start_split(plays, test_size=test_size)
 
 
+@pytest.mark.parametrize("test_size", [0, 1.0, -3, "half"])
+def test_split_invalid_test_size(plays, test_size):
+    with pytest.raises(InvalidParameterError, match=rf"'test_size' .* Got {test_size!r}"):
+        cold_start_split(plays, test_size=test_size)
+
+
 def test_factors_fitted_on_the_split_never_see_held_out_tracks():
     from sklearn_music._factors import ImplicitFactors
     from sklearn_music.datasets._listening import make_listening
 
     listening = make_listening(np.repeat(["a", "b"], 20), n_users=60, random_state=0)
-    train, _, train_tracks, test_tracks = cold_start_split(
+    train, _, train_tracks, test_tracks, users = cold_start_split(
         listening.plays, test_size=0.25, random_state=0
     )
-    keep = train.getnnz(axis=1) > 0
     model = ImplicitFactors(n_factors=4, random_state=0).fit(
-        train[keep], catalogue=listening.track_ids[train_tracks]
+        train,
+        catalogue=listening.track_ids[train_tracks],
+        user_ids=listening.user_ids[users],
     )
     assert model.item_factors_.shape[0] == len(train_tracks)
+    assert model.user_factors_.shape[0] == len(users)
     with pytest.raises(KeyError, match="track"):
         model.item_factors_for(listening.track_ids[test_tracks[:1]])
 
@@ -129,6 +175,8 @@ def test_metric_errors():
         evaluate_cold_start(np.ones((2, 2)), np.ones((4, 2)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="non-negative"):
         evaluate_cold_start(np.ones((1, 2)), np.ones((2, 2)), np.array([[1, -1]]))
+    with pytest.raises(InvalidParameterError, match="'k' parameter .* Got 0 instead"):
+        evaluate_cold_start(np.ones((1, 2)), np.ones((2, 2)), np.array([[1, 0]]), k=0)
 
 
 # ------------------------------------------------- audio -> factors, end to end
@@ -156,11 +204,9 @@ def cold_start_results():
     torch.set_num_threads(1)
     tracks = make_tracks(300, duration=4.0, random_state=0)
     listening = make_listening(tracks, 500, random_state=0)
-    train, test, tr, te = cold_start_split(listening.plays, test_size=0.25, random_state=0)
-    keep = train.getnnz(axis=1) > 0
-    train, test = train[keep], test[keep]
+    train, test, tr, te, users = cold_start_split(listening.plays, test_size=0.25, random_state=0)
     wmf = dict(n_factors=16, normalize_items=True, random_state=0)
-    full = ImplicitFactors(**wmf).fit(listening.plays[keep])
+    full = ImplicitFactors(**wmf).fit(listening.plays[users])
     model = ImplicitFactors(**wmf).fit(train)
     users, factors = model.user_factors_, model.item_factors_
 
@@ -192,6 +238,7 @@ def cold_start_results():
     }
 
 
+@pytest.mark.slow
 def test_true_factors_are_the_upper_bound(cold_start_results):
     res = cold_start_results
     assert res["true"]["auc"] > 0.85
@@ -201,6 +248,7 @@ def test_true_factors_are_the_upper_bound(cold_start_results):
     assert abs(res["random"]["auc"] - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_audio_to_factors_beats_mfcc_and_random(cold_start_results):
     # measured: MFCC mAP 0.377 / AUC 0.767, CNN 0.434 / 0.790, random 0.171 / 0.507
     res = cold_start_results

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music.datasets import (
     clear_data_home,
@@ -24,7 +23,8 @@ from sklearn_music.datasets import (
     load_audio_folder,
     make_tracks,
 )
-from sklearn_music.datasets._synth import _GENRES, _genre_spec
+from sklearn_music.datasets._genres import _GENRES, _genre_spec
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 # --------------------------------------------------------------------------- make_tracks
 
@@ -147,7 +147,7 @@ def test_make_tracks_too_short():
 def test_render_voice_matches_direct_synthesis(vibrato):
     # The vectorised voice (closed-form phase, Chebyshev harmonics, per-note aliasing
     # guard) equals a direct sample-by-sample phase accumulation of the same notes.
-    from sklearn_music.datasets._synth import _render_voice
+    from sklearn_music.datasets._render import _render_voice
 
     sr, n = 8000, 12000
     onsets = np.array([0, 3000, 7000, 11000])
@@ -186,10 +186,10 @@ def test_render_voice_matches_direct_synthesis(vibrato):
 
 
 def test_make_tracks_same_output_whatever_the_block_size(monkeypatch):
-    from sklearn_music.datasets import _synth
+    from sklearn_music.datasets import _render
 
     whole = make_tracks(3, duration=0.5, random_state=0).data
-    monkeypatch.setattr(_synth, "_BLOCK", 1000)  # 8 blocks per clip, the last one short
+    monkeypatch.setattr(_render, "_BLOCK", 1000)  # 8 blocks per clip, the last one short
     np.testing.assert_array_equal(make_tracks(3, duration=0.5, random_state=0).data, whole)
 
 
@@ -221,6 +221,7 @@ def _mfcc_baseline(random_state):
     return genre_acc, artist_acc, len(b.genre_names), len(b.artist_names)
 
 
+@pytest.mark.slow  # synthesises 200 ten-second clips and their MFCCs: about 25 s
 def test_make_tracks_mfcc_baseline_is_informative_but_not_perfect():
     genre_acc, artist_acc, n_genres, n_artists = _mfcc_baseline(0)
     assert 1.5 / n_genres < genre_acc < 0.97, genre_acc

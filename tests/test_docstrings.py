@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "sklearn_music.datasets",
     "sklearn_music.metrics",
     "sklearn_music.store",
+    "sklearn_music.serve",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
     "sklearn_music.pretrained",
@@ -39,18 +40,8 @@ IGNORED = {
 # checked on functions and classes, not on methods: the class's Examples show them
 IGNORED_IN_METHODS = {"EX01"}
 
-# per-object exceptions, {import path: (codes, reason)}: docstrings in files that
-# other branches of the architecture pass rewrite. Delete an entry once it is fixed.
-_OTHER_BRANCH = "fixed in another branch"
-XFAIL = {
-    "sklearn_music._baseline.MFCCStatistics.get_feature_names_out": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music._factors.ImplicitFactors.item_factors_for": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music._factors.ImplicitFactors.user_factors_for": ({"SS05"}, _OTHER_BRANCH),
-    "sklearn_music._mel.MelSpectrogramTransformer.transform": ({"RT04"}, _OTHER_BRANCH),
-    "sklearn_music.datasets._base.clear_data_home": ({"RT03"}, _OTHER_BRANCH),
-    "sklearn_music.store.SimilarityStore.add": ({"RT03"}, _OTHER_BRANCH),
-    "sklearn_music.store.SimilarityStore.close": ({"RT03"}, _OTHER_BRANCH),
-}
+# per-object exceptions, {import path: (codes, reason)}; none today.
+XFAIL = {}
 
 
 def _public_methods(cls):

@@ -97,6 +97,23 @@ def test_make_listening_errors(labels):
         make_listening({"genre": labels["genre"], "artist": labels["artist"][:5]})
 
 
+@pytest.mark.parametrize(
+    "kwargs, bad",
+    [
+        (dict(n_users=0), "'n_users' parameter .* Got 0 instead"),
+        (dict(n_plays=0.5), "'n_plays' parameter .* Got 0.5 instead"),
+        (dict(noise=1.5), "'noise' parameter .* Got 1.5 instead"),
+        (dict(genre_weight=-1.0), "'genre_weight' parameter .* Got -1.0 instead"),
+        (dict(as_frame="yes"), "'as_frame' parameter .* Got 'yes' instead"),
+    ],
+)
+def test_make_listening_invalid_params(labels, kwargs, bad):
+    from sklearn_music.utils._sklearn_compat import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=bad):
+        make_listening(labels, **kwargs)
+
+
 # ------------------------------------------------------ recovered taste structure
 def test_item_factors_cluster_by_genre(fitted, labels):
     factors = fitted.item_factors_
@@ -198,8 +215,10 @@ def test_recommend_including_seen(fitted, listening):
 def test_recommend_unknown_user(fitted):
     with pytest.raises(KeyError, match="user 'nobody' was not seen in fit"):
         fitted.recommend("nobody")
-    with pytest.raises(ValueError, match="n=0 must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'n' parameter of ImplicitFactors.recommend .* Got 0"):
         fitted.recommend(fitted.user_ids_[0], n=0)
+    with pytest.raises(TypeError, match=r"'n' parameter .* Got 2.5"):
+        fitted.recommend(fitted.user_ids_[0], n=2.5)
 
 
 def test_factor_lookups(fitted, listening):

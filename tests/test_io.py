@@ -213,14 +213,17 @@ def test_not_audio(tmp_path):
 
 def test_truncated_wav(tmp_path, tone):
     path = _truncate(_write(tmp_path / "cut.wav", tone))
-    with pytest.raises(AudioLoadError, match=r"cut\.wav': truncated file"):
+    with pytest.raises(AudioLoadError, match=r"cut\.wav': truncated audio \(the header"):
         load_audio(path)
+    partial = load_audio(path, sr=SR, allow_truncated=True)
+    assert 0 < partial.size < tone.size
+    np.testing.assert_allclose(partial, tone[: partial.size], atol=1 / 2**15)
 
 
 @pytest.mark.parametrize("ext", ["ogg", "flac"])
 def test_truncated_compressed(tmp_path, tone, ext):
     path = _truncate(_write(tmp_path / f"cut.{ext}", tone))
-    with pytest.raises(AudioLoadError, match=rf"cut\.{ext}': malformed or truncated"):
+    with pytest.raises(AudioLoadError, match=rf"cut\.{ext}': (malformed or )?truncated"):
         load_audio(path)
 
 

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_music import _mel
 from sklearn_music._mel import MelSpectrogramTransformer
 from sklearn_music.io import AudioLoadError
+from sklearn_music.utils._sklearn_compat import InvalidParameterError
 
 SR = 16000
 # a relative error of 1e-5 on the power is 10 * log10(1 + 1e-5) dB on the dB scale

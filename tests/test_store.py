@@ -145,17 +145,16 @@ class _Index:
         vars(self).update(attrs)
 
 
-def test_from_pipeline_reads_public_vectors_first(tmp_path):
+def test_from_pipeline_reads_public_vectors_only(tmp_path):
     path = tmp_path / "i.db"
     public, private = np.eye(3, dtype=np.float32), 2 * np.eye(3, dtype=np.float32)
-    for index, expected in [
-        (_Index(vectors_=public, _fit_X=private, track_ids_=["a", "b", "c"]), public),
-        (_Index(_fit_X=private, track_ids_=["a", "b", "c"]), private),  # before vectors_
-    ]:
-        SimilarityStore.from_pipeline(path, index, None, None, n_neighbors=1)
-        with SimilarityStore(path) as store:
-            assert store.metric == "euclidean"
-            np.testing.assert_array_equal([store.vector(t) for t in "abc"], expected)
+    index = _Index(vectors_=public, _fit_X=private, track_ids_=["a", "b", "c"])
+    SimilarityStore.from_pipeline(path, index, None, None, n_neighbors=1)
+    with SimilarityStore(path) as store:
+        assert store.metric == "euclidean"
+        np.testing.assert_array_equal([store.vector(t) for t in "abc"], public)
+    with pytest.raises(ValueError, match="_Index does not expose its training vectors"):
+        SimilarityStore.from_pipeline(path, _Index(_fit_X=private, track_ids_=["a"]), None, None)
     with pytest.raises(ValueError, match="_Index does not expose its training vectors"):
         SimilarityStore.from_pipeline(path, _Index(), None, ["a"])
     with pytest.raises(ValueError, match="not a Pipeline"):

@@ -7,9 +7,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from sklearn.utils._param_validation import validate_params
-
 from ..utils._atomic import atomic_write
+from ..utils._sklearn_compat import validate_params
 
 __all__ = ["clear_data_home", "get_data_home"]
 
@@ -64,10 +63,6 @@ def clear_data_home(data_home=None):
     ----------
     data_home : str or os.PathLike, default=None
         The folder to delete; None for the default of :func:`get_data_home`.
-
-    Returns
-    -------
-    None
 
     See Also
     --------

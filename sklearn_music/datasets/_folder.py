@@ -5,7 +5,8 @@ import warnings
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
+
+from ..utils._sklearn_compat import validate_params
 
 __all__ = ["load_audio_folder"]
 

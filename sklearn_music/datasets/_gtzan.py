@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
 
+from ..utils._sklearn_compat import Interval, validate_params
 from ._base import _download, _extract_tar, get_data_home
 from ._folder import load_audio_folder
 

@@ -8,20 +8,41 @@ them, with the track vectors, to an SQLite database (standard library, one
 file, no server). Serving :meth:`~SimilarityStore.similar` is then a single
 primary-key lookup that returns a packed blob.
 
-File layout
------------
+File layout (format version 2)
+------------------------------
 ``meta(key, value)``
     ``format``, ``format_version``, ``dim``, ``metric``, ``n_neighbors``,
     ``id_type`` (``"str"`` or ``"int"``), ``n_tracks``, ``created`` (ISO 8601,
-    UTC), ``sklearn_music_version``.
-``tracks(pos INTEGER PRIMARY KEY, track_id TEXT UNIQUE, vector BLOB, worst REAL)``
-    the vectors as little-endian float32 blobs, in insertion order; ``worst`` is
-    the score of the track's last stored neighbour (``-inf`` while its list is
-    shorter than ``n_neighbors``), which lets :meth:`~SimilarityStore.add` find
-    the lists that a new track enters without reading them.
-``neighbors(track_id TEXT PRIMARY KEY, data BLOB) WITHOUT ROWID``
+    UTC), ``sklearn_music_version`` and ``checksum`` (CRC-32 of the other
+    ``key<TAB>value`` lines, sorted, joined by newlines).
+``tracks(pos INTEGER PRIMARY KEY, track_id TEXT UNIQUE, vector BLOB, worst REAL, crc INTEGER)``
+    the vectors as little-endian float32 blobs, at positions ``0 .. n_tracks - 1``
+    in insertion order; ``worst`` is the score of the track's last stored
+    neighbour (``-inf`` while its list is shorter than ``n_neighbors``), which
+    lets :meth:`~SimilarityStore.add` find the lists that a new track enters
+    without reading them; ``crc`` is the CRC-32 of ``pos`` (int64) and
+    ``worst`` (float64), little-endian, then the UTF-8 id, ``"\\0"`` and the vector.
+``neighbors(track_id TEXT PRIMARY KEY, data BLOB, crc INTEGER) WITHOUT ROWID``
     one row per track: ``uint16`` count ``n``, ``n`` float32 scores (best
-    first), then the ``n`` neighbour ids as UTF-8 joined by ``"\\0"``.
+    first), then the ``n`` neighbour ids as UTF-8 joined by ``"\\0"``; ``crc`` is
+    the CRC-32 of the UTF-8 id, ``"\\0"`` and ``data``.
+
+Format version 1 (sklearn_music 0.1) has no ``crc`` columns and no meta
+``checksum``; such stores are read and updated in place of format 1.
+
+Damaged and tampered files
+--------------------------
+Nothing read from the file is trusted. Opening a store checks the SQLite
+header (a truncated file is caught by its declared page count), the schema, the
+format version, the meta checksum and values (``dim``, ``metric`` among the
+known ones, ``n_tracks`` against the row positions, the first and last rows);
+every row a query reads is checked against its checksum and decoded
+strictly; a track present in one table but missing from the other, and pages
+that SQLite reports as malformed, are reported too. Each of these raises
+:class:`StoreError` (a :class:`ValueError`) naming the file and the cause: a
+damaged store gives the right answer or that error, never a wrong answer.
+Rebuild the store from the vectors (or restore a copy) when it is raised. The
+checksums catch damage and casual edits, not a deliberate forger.
 
 Track ids are stored as TEXT. A store holds either only ``str`` ids or only
 ``int`` ids (numpy integers count as ``int``); the kind is recorded in ``meta``
@@ -49,6 +70,9 @@ onto the store's path, then ``fsync`` the directory. Hence
   what makes lookups cheap. Never modify the published file in place with
   another tool while stores have it open.
 
+A store path that is a symbolic link is followed: the temporary file is made
+beside the real file, which the rename replaces; the link stays.
+
 This relies on POSIX rename semantics (an open file survives its replacement);
 on Windows, replacing a store that a reader holds open fails.
 
@@ -68,6 +92,7 @@ would -- never blocked by a writer -- without that hazard, so the published
 file uses no journal at all.
 """
 
+from ._read import StoreError
 from ._store import SimilarityStore
 
-__all__ = ["SimilarityStore"]
+__all__ = ["SimilarityStore", "StoreError"]

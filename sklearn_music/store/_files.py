@@ -3,7 +3,9 @@
 A writer never changes the published file: it writes a private temporary
 file beside it (named by :func:`sklearn_music.utils._atomic.temp_path`) and
 publishes it with :func:`~sklearn_music.utils._atomic.atomic_write`. Writers of
-one path are serialised by an advisory ``flock`` on ``<path>.lock``.
+one path are serialised by an advisory ``flock`` on ``<path>.lock``. A path that
+is a symbolic link is resolved first (the lock, the temporary file and the
+rename all act on the file the link points to, and the link stays).
 """
 
 import contextlib
@@ -12,7 +14,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from ..utils._atomic import atomic_write, temp_owner
+from ..utils._atomic import atomic_write, resolve_target, temp_owner
 
 _SUFFIX = ".tmp"
 
@@ -56,6 +58,7 @@ def writer_lock(path):
     except ImportError:  # pragma: no cover - Windows
         yield
         return
+    path = resolve_target(path)
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -86,7 +89,7 @@ def private_write(path, *, copy_current=False, lock=True):
     lock : bool
         Take the writer lock around the rename; pass False when the caller holds it.
     """
-    path = Path(path)
+    path = resolve_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(path)
     with atomic_write(path, suffix=_SUFFIX, lock=writer_lock(path) if lock else None) as tmp:

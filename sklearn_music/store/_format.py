@@ -6,15 +6,30 @@ See the package documentation (:mod:`sklearn_music.store`) for the layout.
 import datetime
 import math
 import numbers
-import sqlite3
 import struct
+import zlib
 
 import numpy as np
 
 FORMAT = "sklearn_music.SimilarityStore"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: CRC-32 of every row and of the meta values; 1 (0.1.0): none
 METRICS = ("cosine", "euclidean")
 MAX_NEIGHBORS = 65535  # the count is packed as uint16
+META_KEYS = ("format", "format_version", "dim", "metric", "n_neighbors", "id_type", "n_tracks")
+# format version -> table -> [(column, declared type)]
+_V1 = {
+    "meta": [("key", "TEXT"), ("value", "TEXT")],
+    "tracks": [("pos", "INTEGER"), ("track_id", "TEXT"), ("vector", "BLOB"), ("worst", "REAL")],
+    "neighbors": [("track_id", "TEXT"), ("data", "BLOB")],
+}
+SCHEMAS = {
+    1: _V1,
+    2: {
+        "meta": _V1["meta"],
+        "tracks": [*_V1["tracks"], ("crc", "INTEGER")],
+        "neighbors": [*_V1["neighbors"], ("crc", "INTEGER")],
+    },
+}
 
 
 # --------------------------------------------------------------------------- #
@@ -106,16 +121,6 @@ def check_tracks(vectors, track_ids, *, metric, dim=None, kind=None):
     return X, keys, kind
 
 
-def decode_vector(blob):
-    """One stored vector blob as a float32 array (read-only view)."""
-    return np.frombuffer(blob, dtype="<f4")
-
-
-def decode_vectors(blobs, dim):
-    """Stored vector blobs as a float32 matrix of shape (len(blobs), dim)."""
-    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim)
-
-
 # --------------------------------------------------------------------------- #
 # the packed neighbour blob
 # --------------------------------------------------------------------------- #
@@ -126,13 +131,31 @@ def pack(scores, keys):
 
 
 def unpack(blob):
-    """Return (scores, keys) from a blob made by :func:`pack`."""
+    """Return (scores, keys) from a blob made by :func:`pack` (unchecked: see
+    :func:`._read.unpack_checked`)."""
     (n,) = struct.unpack_from("<H", blob, 0)
     if n == 0:
         return (), []
     scores = struct.unpack_from(f"<{n}f", blob, 2)
     keys = blob[2 + 4 * n :].decode("utf-8").split("\0")
     return scores, keys
+
+
+def track_crc(pos, key, vector, worst):
+    """CRC-32 of a ``tracks`` row (format 2): position, id, vector and worst score."""
+    head = struct.pack("<qd", pos, worst)
+    return zlib.crc32(head + key.encode("utf-8", "surrogatepass") + b"\0" + vector)
+
+
+def list_crc(key, data):
+    """CRC-32 of a ``neighbors`` row (format 2): the id and the packed list."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass") + b"\0" + data)
+
+
+def meta_crc(meta):
+    """CRC-32 of the meta values (format 2), every key but ``checksum``, as text."""
+    text = "\n".join(f"{k}\t{v}" for k, v in sorted(meta.items()) if k != "checksum")
+    return str(zlib.crc32(text.encode("utf-8", "surrogatepass")))
 
 
 def worst_score(scores, n_neighbors):
@@ -144,109 +167,89 @@ def worst_score(scores, n_neighbors):
 # schema, meta and rows
 # --------------------------------------------------------------------------- #
 def create_schema(conn):
-    """Create the three tables in an empty database."""
+    """Create the three tables (of the current format version) in an empty database."""
     conn.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
     conn.execute(
         "CREATE TABLE tracks(pos INTEGER PRIMARY KEY, track_id TEXT NOT NULL UNIQUE, "
-        "vector BLOB NOT NULL, worst REAL NOT NULL)"
+        "vector BLOB NOT NULL, worst REAL NOT NULL, crc INTEGER NOT NULL)"
     )
     conn.execute(
-        "CREATE TABLE neighbors(track_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID"
+        "CREATE TABLE neighbors(track_id TEXT PRIMARY KEY, data BLOB NOT NULL, "
+        "crc INTEGER NOT NULL) WITHOUT ROWID"
     )
 
 
-def write_meta(conn, **values):
-    """Write the format keys, ``created``, the package version and ``values``."""
+def write_meta(conn, *, version=FORMAT_VERSION, **values):
+    """Write the format keys, ``created``, the package version and ``values``.
+
+    ``version`` is the file's format version: an update keeps the version of
+    the file it changes. From version 2 on, ``checksum`` covers every meta value.
+    """
     from .. import __version__
 
     meta = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(version),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sklearn_music_version": __version__,
     }
     meta.update({k: str(v) for k, v in values.items()})
     conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", meta.items())
-
-
-def read_meta(conn, path):
-    """Return the meta table as a dict; raise ValueError if it is not a store we can read."""
-    try:
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{str(path)!r} is not a similarity store ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a similarity store")
-    if int(meta["format_version"]) > FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} has store format version {meta['format_version']}; "
-            f"this sklearn_music reads up to {FORMAT_VERSION}"
+    if version >= 2:
+        stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('checksum', ?)", (meta_crc(stored),)
         )
-    return meta
 
 
-def insert_tracks(conn, start, keys, vectors, nbr_scores, nbr_keys, *, n_neighbors):
+def insert_tracks(conn, start, keys, vectors, nbr_scores, nbr_keys, *, n_neighbors, version):
     """Insert tracks at positions ``start, start + 1, ...`` with their neighbour lists.
 
     ``vectors`` are float32 rows; ``nbr_scores[i]`` / ``nbr_keys[i]`` are the
     i-th track's neighbours, best first. The one routine behind both a build
-    and an add.
+    and an add; rows of format ``version`` 2 carry their checksum.
     """
-    conn.executemany(
-        "INSERT INTO tracks(pos, track_id, vector, worst) VALUES (?, ?, ?, ?)",
-        (
-            (start + i, key, vectors[i].tobytes(), worst_score(nbr_scores[i], n_neighbors))
-            for i, key in enumerate(keys)
-        ),
-    )
-    conn.executemany(
-        "INSERT INTO neighbors(track_id, data) VALUES (?, ?)",
-        ((key, pack(nbr_scores[i], nbr_keys[i])) for i, key in enumerate(keys)),
-    )
+    rows = []
+    for i, key in enumerate(keys):
+        blob, worst = vectors[i].tobytes(), worst_score(nbr_scores[i], n_neighbors)
+        rows.append((start + i, key, blob, worst, track_crc(start + i, key, blob, worst)))
+    lists = [(key, pack(nbr_scores[i], nbr_keys[i])) for i, key in enumerate(keys)]
+    if version >= 2:
+        conn.executemany(
+            "INSERT INTO tracks(pos, track_id, vector, worst, crc) VALUES (?, ?, ?, ?, ?)", rows
+        )
+        conn.executemany(
+            "INSERT INTO neighbors(track_id, data, crc) VALUES (?, ?, ?)",
+            ((key, data, list_crc(key, data)) for key, data in lists),
+        )
+    else:
+        conn.executemany(
+            "INSERT INTO tracks(pos, track_id, vector, worst) VALUES (?, ?, ?, ?)",
+            (r[:4] for r in rows),
+        )
+        conn.executemany("INSERT INTO neighbors(track_id, data) VALUES (?, ?)", lists)
 
 
-def update_lists(conn, lists, *, n_neighbors):
+def update_lists(conn, lists, *, n_neighbors, version):
     """Replace stored neighbour lists: ``lists`` maps key -> (scores, keys)."""
+    packed = {key: pack(s, ks) for key, (s, ks) in lists.items()}
+    worst = {key: worst_score(s, n_neighbors) for key, (s, _) in lists.items()}
+    if version < 2:
+        conn.executemany(
+            "UPDATE neighbors SET data = ? WHERE track_id = ?",
+            ((data, key) for key, data in packed.items()),
+        )
+        conn.executemany(
+            "UPDATE tracks SET worst = ? WHERE track_id = ?", ((w, k) for k, w in worst.items())
+        )
+        return
+    conn.create_function("sm_track_crc", 4, track_crc, deterministic=True)
     conn.executemany(
-        "UPDATE neighbors SET data = ? WHERE track_id = ?",
-        ((pack(s, ks), key) for key, (s, ks) in lists.items()),
+        "UPDATE neighbors SET data = ?, crc = ? WHERE track_id = ?",
+        ((data, list_crc(key, data), key) for key, data in packed.items()),
     )
     conn.executemany(
-        "UPDATE tracks SET worst = ? WHERE track_id = ?",
-        ((worst_score(s, n_neighbors), key) for key, (s, _) in lists.items()),
+        "UPDATE tracks SET worst = ?, crc = sm_track_crc(pos, track_id, vector, ?) "
+        "WHERE track_id = ?",
+        ((w, w, key) for key, w in worst.items()),
     )
-
-
-def iter_keys(conn, chunk=10000):
-    """Yield the stored TEXT keys in insertion order, ``chunk`` rows per query."""
-    last = -1
-    while True:
-        rows = conn.execute(
-            "SELECT pos, track_id FROM tracks WHERE pos > ? ORDER BY pos LIMIT ?", (last, chunk)
-        ).fetchall()
-        if not rows:
-            return
-        last = rows[-1][0]
-        for _, key in rows:
-            yield key
-
-
-def scan(conn, dim, batch_size):
-    """Yield (keys, float32 matrix, worst) over all stored tracks, in order."""
-    cur = conn.execute("SELECT track_id, vector, worst FROM tracks ORDER BY pos")
-    while rows := cur.fetchmany(batch_size):
-        keys = [r[0] for r in rows]
-        worst = np.array([r[2] for r in rows], dtype=np.float64)
-        yield keys, decode_vectors([r[1] for r in rows], dim), worst
-
-
-def read_lists(conn, keys, chunk=500):
-    """Yield (key, scores, neighbour keys) of stored tracks, ``chunk`` keys per query."""
-    for lo in range(0, len(keys), chunk):
-        part = keys[lo : lo + chunk]
-        rows = conn.execute(
-            f"SELECT track_id, data FROM neighbors WHERE track_id IN ({','.join('?' * len(part))})",
-            part,
-        ).fetchall()
-        for key, blob in rows:
-            yield (key, *unpack(blob))

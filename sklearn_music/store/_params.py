@@ -3,8 +3,9 @@
 import os
 from numbers import Integral
 
-from sklearn.utils._param_validation import (
+from ..utils._sklearn_compat import (
     Interval,
+    StrOptions,
     make_constraint,
     validate_parameter_constraints,
 )
@@ -18,7 +19,9 @@ RECOMMEND = {
     "k": K,
     "exhaustive": ["boolean"],
     "batch_size": BATCH_SIZE,
+    "aggregate": [StrOptions({"mean", "clusters"})],
 }
+SIMILAR_TO_VECTOR = {"vector": ["array-like"], "k": K, "batch_size": BATCH_SIZE}
 
 
 def check_k(k, caller):

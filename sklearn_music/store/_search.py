@@ -154,11 +154,8 @@ def neighbors_of_new(chunks, X_new, new_keys, *, metric, k):
 def fitted_vectors(index):
     """The training vectors of a fitted NearestTracks-like index."""
     vectors = getattr(index, "vectors_", None)
-    if vectors is None:
-        # NearestTracks before it exposed ``vectors_``: drop once that is merged.
-        vectors = getattr(index, "_fit_X", None)
     if vectors is not None:
-        return np.asarray(vectors[:])
+        return np.asarray(vectors)
     raise ValueError(
         f"{type(index).__name__} does not expose its training vectors; pass a "
         "Pipeline and X instead"

@@ -5,13 +5,21 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
+from . import _aggregate, _bulk, _write
 from . import _format as fmt
+from . import _read as rd
 from . import _search as search
-from . import _write
 from ._files import connect_readonly, writer_lock
-from ._params import BATCH_SIZE, PATH, RECOMMEND, check_k, check_query_params
+from ._params import (
+    BATCH_SIZE,
+    PATH,
+    RECOMMEND,
+    SIMILAR_TO_VECTOR,
+    check_k,
+    check_query_params,
+)
 
 __all__ = ["SimilarityStore"]
 
@@ -46,6 +54,13 @@ class SimilarityStore:
         :class:`str` or :class:`int`, the type of the track ids.
     created : str
         When the file was written (ISO 8601, UTC).
+
+    Raises
+    ------
+    StoreError
+        If the file is not a similarity store or is damaged: checked when the
+        store is opened (schema, format version, meta values against the rows,
+        a truncated file) and for every row that a lookup reads.
 
     See Also
     --------
@@ -86,23 +101,28 @@ class SimilarityStore:
         if not self.path.is_file():
             raise FileNotFoundError(f"no similarity store at {str(self.path)!r}")
         st = os.stat(self.path)
-        conn = connect_readonly(self.path)
+        rd.check_file(self.path, st.st_size)
+        conn = None
         try:
-            meta = fmt.read_meta(conn, self.path)
+            with rd.damage_as_store_error(self.path):
+                conn = connect_readonly(self.path)
+                meta, info = rd.read_meta(conn, self.path)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
         if self._conn is not None:
             self._conn.close()
         self._conn = conn
         self._stat = (st.st_dev, st.st_ino, st.st_mtime_ns)
         self._meta = meta
-        self.dim = int(meta["dim"])
+        self._info = info
+        self.dim = meta["dim"]
         self.metric = meta["metric"]
-        self.n_neighbors = int(meta["n_neighbors"])
+        self.n_neighbors = meta["n_neighbors"]
         self.id_type = int if meta["id_type"] == "int" else str
-        self.created = meta["created"]
-        self._n_tracks = int(meta["n_tracks"])
+        self.created = meta.get("created", "")
+        self._n_tracks = meta["n_tracks"]
 
     def refresh(self):
         """Switch to the current file if a build or add replaced it.
@@ -135,10 +155,6 @@ class SimilarityStore:
 
     def close(self):
         """Close the database connection.
-
-        Returns
-        -------
-        None
 
         Examples
         --------
@@ -178,25 +194,44 @@ class SimilarityStore:
     def _to_id(self, key):
         return int(key) if self.id_type is int else key
 
+    def _has_row(self, table, key):
+        return bool(
+            self._conn.execute(f"SELECT 1 FROM {table} WHERE track_id = ?", (key,)).fetchall()
+        )
+
+    def _missing(self, track_id, key, table, other, where=""):
+        """The error for a key absent from ``table``: KeyError, or StoreError if ``other``
+        (the other table) has it (a damaged index)."""
+        if self._has_row(other, key):
+            return rd.StoreError(
+                self.path, f"track {track_id!r} is in the {other} table but not in {table}"
+            )
+        return KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
+
     # ------------------------------------------------------------- mapping
     def __len__(self):
         return self._n_tracks
 
+    @rd.checked
     def __contains__(self, track_id):
         self._check_open()
         try:
             key = self._key(track_id)
         except KeyError:
             return False
-        return bool(
-            self._conn.execute("SELECT 1 FROM neighbors WHERE track_id = ?", (key,)).fetchall()
-        )
+        return self._has_row("neighbors", key)
 
     def __iter__(self):
         self._check_open()
-        return map(self._to_id, fmt.iter_keys(self._conn))
+        keys = rd.iter_keys(self._conn, self._info)
+        with rd.damage_as_store_error(self.path):
+            yield from map(self._to_id, keys)
 
     # ------------------------------------------------------------- lookups
+    iter_vectors = _bulk.iter_vectors
+    to_arrays = _bulk.to_arrays
+
+    @rd.checked
     def similar(self, track_id, *, k=10):
         """Return the tracks most similar to a stored track.
 
@@ -235,15 +270,16 @@ class SimilarityStore:
         k = check_k(k, "SimilarityStore.similar")
         key = self._key(track_id)
         rows = self._conn.execute(
-            "SELECT data FROM neighbors WHERE track_id = ?", (key,)
+            f"SELECT {self._info.list_columns} FROM neighbors WHERE track_id = ?", (key,)
         ).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}: not in {str(self.path)!r}")
-        scores, keys = fmt.unpack(rows[0][0])
+            raise self._missing(track_id, key, "neighbors", "tracks")
+        scores, keys = rd.list_row(self._info, key, rows[0])
         if self.id_type is int:
             return [(int(t), s) for t, s in zip(keys[:k], scores[:k])]
         return list(zip(keys[:k], scores[:k]))
 
+    @rd.checked
     def vector(self, track_id):
         """Return a stored track's vector.
 
@@ -275,15 +311,21 @@ class SimilarityStore:
 
     def _vector(self, track_id, where=""):
         key = self._key(track_id)
-        rows = self._conn.execute("SELECT vector FROM tracks WHERE track_id = ?", (key,)).fetchall()
+        rows = self._conn.execute(
+            f"SELECT {self._info.track_columns} FROM tracks WHERE track_id = ?", (key,)
+        ).fetchall()
         if not rows:
-            raise KeyError(f"unknown track id {track_id!r}{where}: not in {str(self.path)!r}")
-        return fmt.decode_vector(rows[0][0])
+            raise self._missing(track_id, key, "tracks", "neighbors", where)
+        found, vector, _ = rd.track_row(self._info, rows[0])
+        if found != key:
+            raise rd.StoreError(self.path, f"the index sends track {key!r} to the row of {found!r}")
+        return vector
 
     def _vectors(self, track_ids, what="history"):
         return np.vstack([self._vector(tid, f" in {what}") for tid in track_ids])
 
-    def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536):
+    @rd.checked
+    def recommend(self, history, *, k=10, exhaustive=False, batch_size=65536, aggregate="mean"):
         """Recommend tracks for a listening history.
 
         The query is the mean of the history's vectors (of their unit vectors
@@ -304,11 +346,20 @@ class SimilarityStore:
             chunks of ``batch_size``).
         batch_size : int, default=65536
             Rows per chunk of the exhaustive scan.
+        aggregate : {"mean", "clusters"}, default="mean"
+            ``"mean"``: one query, the mean profile above. ``"clusters"``: the
+            history's vectors are clustered by k-means into ``min(3, n)``
+            clusters (``n`` distinct vectors), each cluster's mean is a query
+            searched as above, and the lists are merged round-robin, largest
+            cluster first, so that every taste of the history is represented
+            (one exhaustive scan per cluster with ``exhaustive=True``).
 
         Returns
         -------
         recommended : list of (track_id, float)
-            ``(track_id, score)`` pairs, best first.
+            ``(track_id, score)`` pairs, best first (with
+            ``aggregate="clusters"``: in round-robin order, each score against
+            its cluster's query).
 
         Raises
         ------
@@ -331,11 +382,16 @@ class SimilarityStore:
             k=k,
             exhaustive=exhaustive,
             batch_size=batch_size,
+            aggregate=aggregate,
         )
         self._check_open()
         history = list(history)
         if not history:
             raise ValueError("history is empty; give at least one stored track id")
+        if aggregate == "clusters":
+            return _aggregate.recommend_clusters(
+                self, history, k=int(k), exhaustive=exhaustive, batch_size=int(batch_size)
+            )
         H = search.prepare(self._vectors(history), self.metric)
         q = H.mean(axis=0, keepdims=True)
         if self.metric == "cosine":
@@ -347,7 +403,8 @@ class SimilarityStore:
             q /= norm
         exclude = {self._key(t) for t in history}
         if exhaustive:
-            chunks = ((keys, X) for keys, X, _ in fmt.scan(self._conn, self.dim, batch_size))
+            scan = rd.scan(self._conn, self._info, batch_size)
+            chunks = ((keys, X) for keys, X, _ in scan)
             best_s, best_k = search.best_of(chunks, q, exclude=exclude, k=k, metric=self.metric)
         else:
             best_s, best_k = self._best_of_similar(q, history, exclude, k)
@@ -368,6 +425,51 @@ class SimilarityStore:
             search.scores(q, X, self.metric), np.asarray(list(cand), dtype=object), k
         )
         return list(top_s[0]), list(top_k[0])
+
+    def similar_to_vector(self, vector, *, k=10, batch_size=65536):
+        """Return the stored tracks most similar to a vector, by an exhaustive scan.
+
+        For a track that is not stored, e.g. a new upload's embedding. Every
+        stored vector is scored as by ``recommend(..., exhaustive=True)``:
+        exact, ``O(len(store) * dim)``, read in chunks of ``batch_size``.
+
+        Parameters
+        ----------
+        vector : array-like of shape (dim,)
+            The query.
+        k : int, default=10
+            Number of tracks to return.
+        batch_size : int, default=65536
+            Rows per chunk of the scan.
+
+        Returns
+        -------
+        similar : list of (track_id, float)
+            ``(track_id, score)`` pairs, best first.
+
+        Examples
+        --------
+        >>> from sklearn_music.store import SimilarityStore
+        >>> path = getfixture("tmp_path") / "tracks.db"
+        >>> SimilarityStore.build(path, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], ["a", "b", "c"])
+        >>> SimilarityStore(path).similar_to_vector([1.0, 0.1], k=2)
+        [('a', 0.995...), ('c', 0.773...)]
+        """
+        check_query_params(
+            SIMILAR_TO_VECTOR,
+            "SimilarityStore.similar_to_vector",
+            vector=vector,
+            k=k,
+            batch_size=batch_size,
+        )
+        self._check_open()
+        if np.ndim(vector) != 1:
+            raise ValueError(f"vector must be 1-D (dim,), got shape {np.shape(vector)}")
+        X = fmt.check_vectors([vector], dim=self.dim, metric=self.metric, what="vector")
+        chunks = ((keys, V) for keys, V, _ in rd.scan(self._conn, self._info, batch_size))
+        q = search.prepare(X, self.metric)
+        best_s, best_k = search.best_of(chunks, q, exclude=(), k=int(k), metric=self.metric)
+        return [(self._to_id(key), float(s)) for s, key in zip(best_s, best_k)]
 
     # -------------------------------------------------------------- writing
     @classmethod
@@ -431,10 +533,6 @@ class SimilarityStore:
         verbose : bool, default=False
             Show a progress bar while writing.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -486,10 +584,6 @@ class SimilarityStore:
         **kwargs : dict
             Passed to :meth:`build` (``n_neighbors``, ``metric``...).
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> import numpy as np
@@ -511,6 +605,7 @@ class SimilarityStore:
         {"vectors": ["array-like"], "track_ids": ["array-like"], "batch_size": BATCH_SIZE},
         prefer_skip_nested_validation=True,
     )
+    @rd.checked
     def add(self, vectors, track_ids, *, batch_size=65536):
         """Add tracks to the store without a full rebuild.
 
@@ -532,10 +627,6 @@ class SimilarityStore:
             New ids, of the store's id type, not already in the store.
         batch_size : int, default=65536
             Stored vectors read per chunk of the scan.
-
-        Returns
-        -------
-        None
 
         Notes
         -----
@@ -572,7 +663,7 @@ class SimilarityStore:
             _write.check_not_stored(self._conn, self.path, new_keys, track_ids)
             _write.add_tracks(
                 self.path,
-                fmt.scan(self._conn, self.dim, batch_size),
+                rd.scan(self._conn, self._info, batch_size),
                 X_new,
                 new_keys,
                 dict(
@@ -583,5 +674,6 @@ class SimilarityStore:
                     n_tracks=self._n_tracks + len(new_keys),
                     created=self.created,  # an update keeps the build's date
                 ),
+                self._info,
             )
         self._open()

@@ -3,6 +3,7 @@
 import math
 
 from . import _format as fmt
+from . import _read as rd
 from . import _search as search
 from ._files import private_write
 
@@ -49,6 +50,7 @@ def write_store(
                 nbr_scores[start:stop],
                 [[keys[j] for j in nbr_idx[i]] for i in range(start, stop)],
                 n_neighbors=n_neighbors,
+                version=fmt.FORMAT_VERSION,
             )
         fmt.write_meta(
             conn, dim=dim, metric=metric, n_neighbors=n_neighbors, id_type=id_type, n_tracks=n
@@ -135,11 +137,12 @@ def check_not_stored(conn, path, new_keys, track_ids):
             )
 
 
-def add_tracks(path, chunks, X_new, new_keys, meta):
+def add_tracks(path, chunks, X_new, new_keys, meta, info):
     """Add tracks to the store at ``path`` (copy-on-write; the caller holds the lock).
 
     ``chunks`` scans the stored tracks (see :func:`search.neighbors_of_new`);
-    ``meta`` holds the meta values of the updated store.
+    ``meta`` holds the meta values of the updated store; ``info`` describes the
+    current file (the update keeps its format version).
     """
     k = meta["n_neighbors"]
     new_s, new_k, candidates = search.neighbors_of_new(
@@ -147,10 +150,12 @@ def add_tracks(path, chunks, X_new, new_keys, meta):
     )
     with private_write(path, copy_current=True, lock=False) as conn:
         changed = {}
-        for key, old_s, old_k in fmt.read_lists(conn, list(candidates)):
+        for key, old_s, old_k in rd.read_lists(conn, info, list(candidates)):
             cs, ck = candidates[key]
             changed[key] = search.merge(old_s, old_k, cs, ck, k)
-        fmt.update_lists(conn, changed, n_neighbors=k)
+        fmt.update_lists(conn, changed, n_neighbors=k, version=info.version)
         (start,) = conn.execute("SELECT COALESCE(MAX(pos) + 1, 0) FROM tracks").fetchone()
-        fmt.insert_tracks(conn, start, new_keys, X_new, new_s, new_k, n_neighbors=k)
-        fmt.write_meta(conn, **meta)
+        fmt.insert_tracks(
+            conn, start, new_keys, X_new, new_s, new_k, n_neighbors=k, version=info.version
+        )
+        fmt.write_meta(conn, version=info.version, **meta)

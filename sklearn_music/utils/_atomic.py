@@ -16,7 +16,27 @@ import secrets
 import shutil
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "fsync_file", "temp_owner", "temp_path"]
+__all__ = [
+    "atomic_write",
+    "fsync_dir",
+    "fsync_file",
+    "resolve_target",
+    "temp_owner",
+    "temp_path",
+]
+
+
+def resolve_target(target):
+    """Return the path that writing ``target`` must replace: symbolic links followed.
+
+    ``os.replace`` onto a link's name replaces the link itself, so the file it
+    points to would never see the new content. A dangling link resolves to
+    the path it names (the file is created there).
+    """
+    target = Path(target)
+    if not target.is_symlink():
+        return target
+    return Path(os.path.realpath(target))
 
 
 def temp_path(target, *, suffix=".tmp"):
@@ -70,7 +90,9 @@ def atomic_write(target, *, suffix=".tmp", directory=False, lock=None):
     Parameters
     ----------
     target : str or path-like
-        The file (or folder) to create or replace; its folder must exist.
+        The file (or folder) to create or replace; its folder must exist. A
+        symbolic link is followed (:func:`resolve_target`): the file it points
+        to is replaced and the link is kept.
     suffix : str, default=".tmp"
         Ending of the temporary name.
     directory : bool, default=False
@@ -85,7 +107,7 @@ def atomic_write(target, *, suffix=".tmp", directory=False, lock=None):
     tmp : pathlib.Path
         Where to write; the caller must have closed it when the block ends.
     """
-    target = Path(target)
+    target = resolve_target(target)
     tmp = temp_path(target, suffix=suffix)
     if directory:
         tmp.mkdir()

@@ -80,3 +80,28 @@ default=None
         the number of relevant tracks in the retrieved list (exact when the list
         is the full ranking). A query without any relevant track scores 0.""",
 }
+
+# The mel front end (MelSpectrogramTransformer and MFCCStatistics).
+_shared_docs["frontend_sr"] = """sr : int, default=16000
+        Sampling rate in Hz. Files are resampled to it; waveforms given as arrays are
+        taken to be at this rate."""
+_shared_docs["frontend_band"] = """fmin : float, default=0.0
+        Lowest frequency of the mel filters in Hz.
+    fmax : float, default=None
+        Highest frequency of the mel filters in Hz; ``None`` means ``sr / 2``."""
+_shared_docs["frontend_crop"] = """offset : float, default=0.0
+        Start each track this many seconds in. An offset at or past a track's end is
+        an error.
+    duration : float, default=None
+        Crop-or-pad policy. ``None`` keeps each track whole (from ``offset``); a
+        number of seconds takes that much audio from ``offset`` on and pads a shorter
+        track with zeros at the end, so every track gives the same number of frames."""
+_shared_docs["frontend_jobs"] = """n_jobs : int, default=None
+        Number of tracks processed in parallel with :class:`joblib.Parallel`;
+        ``None`` means 1 unless in a :func:`joblib.parallel_config` context
+        (``parallel_config(backend="dask")`` runs on a dask cluster). ``-1`` uses all
+        processors. Parallelism pays off for files (decoding and resampling
+        dominate); for short waveforms already in memory, copying them to the
+        workers can cost more than it saves (``benchmarks/bench_mel.py``).
+    verbose : int, default=0
+        Show a tqdm progress bar over the tracks when non-zero."""

@@ -14,6 +14,8 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    make_constraint,
+    validate_parameter_constraints,
     validate_params,
 )
 from sklearn.utils.validation import validate_data
@@ -26,6 +28,8 @@ __all__ = [
     "Options",
     "StrOptions",
     "_fit_context",
+    "make_constraint",
+    "validate_parameter_constraints",
     "validate_data",
     "validate_params",
 ]
