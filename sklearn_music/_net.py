@@ -207,6 +207,35 @@ _OTHER_KEYS = (
     "verbose",
 )
 _NET_INIT_KEYS = frozenset(_INT_BOUNDS) | frozenset(_CHOICES) | frozenset(_OTHER_KEYS)
+# written only for a net trained with the contrastive loss (y=None or
+# contrastive_weight > 0): all four or none
+_CONTRASTIVE_KEYS = frozenset(
+    {"module__projection_dim", "module__augment", "contrastive_weight", "temperature"}
+)
+
+
+def _contrastive_problem(net_init):
+    """Why the contrastive parameters of ``net_init`` are invalid, or None."""
+    if not _is_int(net_init["module__projection_dim"], 1, 65536):
+        return "_net_init['module__projection_dim'] is not an int in [1, 65536]"
+    for name in ("contrastive_weight", "temperature"):
+        value = net_init[name]
+        if not (isinstance(value, Real) and 0 < value < math.inf):
+            return f"_net_init[{name!r}]={value!r} is not a positive number"
+    augment, n_mels = net_init["module__augment"], net_init["module__n_mels"]
+    if augment is None:
+        return None
+    if not isinstance(augment, dict) or set(augment) != {"mean", "scale"}:
+        return "_net_init['module__augment'] must be None or a dict of mean and scale"
+    for name in ("mean", "scale"):
+        values = augment[name]
+        if not (
+            isinstance(values, (list, tuple))
+            and len(values) == n_mels
+            and all(isinstance(v, Real) and math.isfinite(v) for v in values)
+        ):
+            return f"_net_init['module__augment'][{name!r}] must be {n_mels} finite numbers"
+    return None
 
 
 def _is_int(value, low, high):
@@ -242,8 +271,10 @@ def _net_init_problem(net_init, n_weights):
     """Why ``net_init`` (read from a file) cannot be a saved net's parameters, or None."""
     if not isinstance(net_init, dict) or not all(isinstance(k, str) for k in net_init):
         return f"_net_init is a {type(net_init).__name__}, not a dict of parameters"
-    unknown = sorted(set(net_init) - _NET_INIT_KEYS)
-    missing = sorted((_NET_INIT_KEYS - {"verbose"}) - set(net_init))
+    contrastive = bool(_CONTRASTIVE_KEYS & set(net_init))
+    expected = _NET_INIT_KEYS | (_CONTRASTIVE_KEYS if contrastive else frozenset())
+    unknown = sorted(set(net_init) - expected)
+    missing = sorted((expected - {"verbose"}) - set(net_init))
     if unknown or missing:
         return f"_net_init has unknown keys {unknown} and lacks {missing}"
     for name, (low, high) in _INT_BOUNDS.items():
@@ -253,8 +284,14 @@ def _net_init_problem(net_init, n_weights):
         if net_init[name] not in choices:
             return f"_net_init[{name!r}]={net_init[name]!r} is not one of {choices}"
     heads, hidden = net_init["module__head_sizes"], net_init["module__hidden_units"]
-    if not _int_list(heads, 1, 2**20) or not heads or not _int_list(hidden, 1, 65536):
+    # a net trained without targets has no head (its projection head is the output)
+    no_heads = not heads and not contrastive
+    if not _int_list(heads, 1, 2**20) or no_heads or not _int_list(hidden, 1, 65536):
         return "_net_init's head sizes and hidden units must be lists of positive ints"
+    if contrastive:
+        problem = _contrastive_problem(net_init)
+        if problem:
+            return problem
     pooling = net_init["module__pooling"]
     if not (
         isinstance(pooling, (list, tuple))

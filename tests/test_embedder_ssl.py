@@ -146,3 +146,16 @@ def test_contrastive_parameters_are_validated(specs, params):
     X, _ = specs
     with pytest.raises(InvalidParameterError):
         ConvEmbedder(**(SMALL | params)).fit(X)
+
+
+def test_saved_contrastive_parameters_are_checked_on_load(fitted):
+    from sklearn_music._net import _net_init_problem
+
+    n_weights = sum(v.numel() for v in fitted.net_.module_.state_dict().values())
+    assert _net_init_problem(fitted._net_init, n_weights) is None
+    bad = dict(fitted._net_init, module__augment={"mean": [0.0], "scale": [1.0]})
+    assert "32 finite numbers" in _net_init_problem(bad, n_weights)
+    bad = dict(fitted._net_init, temperature=-1.0)
+    assert "positive number" in _net_init_problem(bad, n_weights)
+    partial = {k: v for k, v in fitted._net_init.items() if k != "temperature"}
+    assert "lacks ['temperature']" in _net_init_problem(partial, n_weights)
