@@ -20,6 +20,7 @@ _LAZY = {
     "ConvEmbedder": "_embedder",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
+    "embed": "pretrained",
     "query_audio": "_query",
 }
 

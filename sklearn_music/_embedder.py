@@ -32,6 +32,7 @@ __all__ = ["ConvEmbedder"]
 
 
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+_PROJECTION_DIM = 64  # output of the contrastive projection head
 
 
 # --------------------------------------------------------------------------------------
@@ -43,7 +44,12 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     A 1-D convolutional network over time, with the mel bands as input channels
     (Dieleman's content-based recommendation network), is trained by skorch on
     random fixed-size patches of every track to predict one or several targets
-    (genre, artist, collaborative-filtering factors...). :meth:`transform` returns
+    (genre, artist, collaborative-filtering factors...), or, without targets, by a
+    contrastive stand-in task: two random patches of the same track must embed
+    nearer each other than the patches of the other tracks of the batch (NT-Xent).
+    The contrastive task needs no output per track, so it scales to any number of
+    tracks; it can also be added to the supervised heads (``contrastive_weight``).
+    :meth:`transform` returns
     the embedding layer of each track: the mean of the embeddings of its patches
     taken every ``patch_hop`` frames (or a GRU over them, ``aggregate="gru"``).
 
@@ -101,6 +107,21 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     batch_size : int, default=32
         Patches per mini-batch (sequences with ``aggregate="gru"``; tracks at
         inference).
+    contrastive_weight : float, default=0.0
+        Weight of the contrastive loss added to the heads' losses when ``y`` is
+        given (``0``: none, the patches are drawn one at a time as before). Without
+        ``y`` the contrastive loss is the whole objective, whatever this weight.
+        Contrastive training draws ``patches_per_track`` *pairs* of patches of every
+        track per epoch, passes each patch through random spectrogram augmentations
+        (``augment``), the network and a projection head, and scores every pair
+        against the other tracks' patches of its batch (``batch_size`` pairs).
+    temperature : float, default=0.1
+        Temperature of the contrastive (NT-Xent) loss.
+    augment : bool, default=True
+        Augment the patches in contrastive training: random gain and spectral tilt
+        (+-6 dB), a roll of the mel bands by up to 2 bands, another patch of the
+        batch mixed in 10-20 dB lower, a time and a frequency mask (see
+        ``sklearn_music._contrastive.SpecAugment``).
     max_epochs : int, default=20
         Training epochs. Each epoch draws ``patches_per_track`` new random patches
         from every track; on the real-music benchmark, the number of patches seen
@@ -138,9 +159,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     scale_ : ndarray of shape (n_mels,)
         Standard deviation of every mel band over the training frames (1 where 0).
     targets_ : list of dict
-        One entry per target: ``name``, ``kind`` (``"class"`` or ``"regression"``),
-        ``classes`` (classification) or ``mean``/``scale`` (regression targets are
-        standardised column by column for training; predictions are scaled back).
+        One entry per target (empty when fitted without ``y``): ``name``,
+        ``kind`` (``"class"`` or ``"regression"``), ``classes`` (classification)
+        or ``mean``/``scale`` (regression targets are standardised column by
+        column for training; predictions are scaled back).
     classes_ : ndarray of shape (n_classes,)
         Classes of the target used by :meth:`predict` (only if it is a
         classification target).
@@ -214,6 +236,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "contrastive_weight": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "augment": ["boolean"],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": ["boolean"],
@@ -247,6 +272,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         lr=1e-3,
         weight_decay=1e-4,
         batch_size=32,
+        contrastive_weight=0.0,
+        temperature=0.1,
+        augment=True,
         max_epochs=20,
         validation_fraction=None,
         early_stopping=False,
@@ -276,6 +304,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.augment = augment
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -316,6 +347,11 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _predict_index(self, targets=None):
         """Index of the ``predict_target`` in ``targets`` (default: ``targets_``)."""
         targets = self.targets_ if targets is None else targets
+        if not targets:
+            raise ValueError(
+                "ConvEmbedder was fitted without y (contrastive training): it has no "
+                "target to predict; use transform"
+            )
         names = [t["name"] for t in targets]
         if self.predict_target is not None:
             if self.predict_target not in names:
@@ -332,7 +368,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     # ---------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Train the network on random patches of the tracks.
 
         Parameters
@@ -340,8 +376,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X : ndarray of shape (n_tracks, n_mels, n_frames) or list of ndarray
             Log-mel spectrograms: a 3-D array, or a list of 2-D
             ``(n_mels, n_frames_i)`` arrays of any lengths.
-        y : array-like of shape (n_tracks,) or (n_tracks, n_outputs), dict or DataFrame
-            Class labels, float targets, or several targets by name.
+        y : array-like of shape (n_tracks,) or (n_tracks, n_outputs), default=None
+            Class labels or float targets, or a dict / DataFrame of several targets
+            by name. ``None``: self-supervised (contrastive) training, no heads.
 
         Returns
         -------
@@ -351,17 +388,22 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         from ._modules import MultiHeadNet, MultiTargetLoss
         from ._net import _PatchNet, _torch_context
 
-        self._check_fit_params()
+        self._check_fit_params(y)
         specs = self._check_X(X, reset=True)
-        targets, Y = _encode_targets(y, len(specs), self.target_weights)
-        pred = targets[self._predict_index(targets)]
+        if y is None:
+            targets, Y = [], np.zeros((len(specs), 0), dtype=np.float32)
+        else:
+            targets, Y = _encode_targets(y, len(specs), self.target_weights)
+        pred = targets[self._predict_index(targets)] if targets else None
+        if self._contrastive_weight(y) > 0:  # last column: the track index
+            Y = np.hstack([Y, np.arange(len(specs), dtype=np.float32)[:, None]])
         data = _TrackData(self._fit_normalisation(specs), Y)
 
         rs = check_random_state(self.random_state)
         torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
         # Everything the net needs to be rebuilt for inference, as plain data: it is
         # what pickling stores next to the weights (see __getstate__).
-        net_init = self._net_init_params(targets, Y, patch_seed)
+        net_init = self._net_init_params(targets, Y, patch_seed, y is None)
         optimizer, opt_kwargs = self._optimizer()
         callbacks = self._fit_callbacks()
         net = _PatchNet(
@@ -381,14 +423,18 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.targets_ = [
             {k: v for k, v in t.items() if k not in ("start", "stop")} for t in targets
         ]
-        if pred["kind"] == "class":
+        if pred is not None and pred["kind"] == "class":
             self.classes_ = pred["classes"]
         elif hasattr(self, "classes_"):
             del self.classes_
         self._n_features_out = self.embedding_dim
         return self
 
-    def _check_fit_params(self):
+    def _contrastive_weight(self, y):
+        """Weight of the contrastive loss: 1 without targets, else the parameter."""
+        return 1.0 if y is None else float(self.contrastive_weight)
+
+    def _check_fit_params(self, y):
         """Checks between parameters that ``_parameter_constraints`` cannot express."""
         import torch
 
@@ -406,6 +452,16 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(
                 f"patch_frames={self.patch_frames} is too short for n_conv="
                 f"{self.n_conv} conv layers: it must be at least {min_frames}"
+            )
+        if self._contrastive_weight(y) > 0 and self.aggregate != "mean":
+            raise ValueError(
+                f"aggregate={self.aggregate!r}: contrastive training (y=None or "
+                "contrastive_weight > 0) needs aggregate='mean'"
+            )
+        if y is None and self.validation_fraction is not None:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction}: the validation loss "
+                "needs targets; fit without y trains with no validation"
             )
         if self.early_stopping and self.validation_fraction is None:
             raise ValueError(
@@ -441,10 +497,23 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             loss_heads.append((t["kind"], t["start"], t["stop"], t["weight"]))
         return head_sizes, loss_heads, class_weights
 
-    def _net_init_params(self, targets, Y, patch_seed):
+    def _net_init_params(self, targets, Y, patch_seed, unlabeled=False):
         """The ``_PatchNet`` parameters, as plain data (pickled next to the weights)."""
         head_sizes, loss_heads, class_weights = self._heads(targets, Y)
-        return dict(
+        contrastive = {}
+        weight = 1.0 if unlabeled else float(self.contrastive_weight)
+        if weight > 0:  # only then: a supervised net keeps its old parameters
+            contrastive = dict(
+                module__projection_dim=_PROJECTION_DIM,
+                module__augment=(
+                    dict(mean=self.mean_.tolist(), scale=self.scale_.tolist())
+                    if self.augment
+                    else None
+                ),
+                contrastive_weight=weight,
+                temperature=float(self.temperature),
+            )
+        return contrastive | dict(
             module__n_mels=int(self.n_features_in_),
             module__head_sizes=[int(h) for h in head_sizes],
             module__aggregate=self.aggregate,
@@ -618,6 +687,6 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
+        tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

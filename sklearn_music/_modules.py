@@ -255,6 +255,13 @@ class MultiHeadNet(nn.Module):
         patch embeddings into one embedding per sequence.
     head_dropout : float, default=0.0
         Dropout between the embedding and the heads.
+    projection_dim : int, default=None
+        Adds a :class:`~sklearn_music._contrastive.ProjectionHead` of this size, whose
+        output comes last (contrastive training); ``None``: no projection.
+    augment : dict, default=None
+        Parameters of a :class:`~sklearn_music._contrastive.SpecAugment` applied to
+        the patches in training mode (``mean`` and ``scale`` included); ``None``: no
+        augmentation.
     **encoder_params : dict
         Passed to :class:`PatchEncoder`.
 
@@ -275,11 +282,15 @@ class MultiHeadNet(nn.Module):
         *,
         aggregate="mean",
         head_dropout=0.0,
+        projection_dim=None,
+        augment=None,
         **encoder_params,
     ):
         super().__init__()
         if aggregate not in ("mean", "gru"):
             raise ValueError(f"aggregate={aggregate!r} must be 'mean' or 'gru'")
+        if aggregate == "gru" and (projection_dim is not None or augment is not None):
+            raise ValueError("projection_dim and augment need aggregate='mean'")
         self.encoder = PatchEncoder(n_mels, **encoder_params)
         dim = self.encoder.embedding_dim
         self.aggregate = aggregate
@@ -288,9 +299,29 @@ class MultiHeadNet(nn.Module):
         self.heads = nn.ModuleDict(
             {f"head{i}": nn.Linear(dim, int(n)) for i, n in enumerate(head_sizes)}
         )
+        # created only when asked for: the other modules' initial weights (and the
+        # state_dict of models without them) stay as they were
+        self.projection = None
+        if projection_dim is not None:
+            from sklearn_music._contrastive import ProjectionHead
 
-    def forward(self, x, lengths=None):
-        """Return ``(embedding, head_0_output, head_1_output, ...)``."""
+            self.projection = ProjectionHead(dim, int(projection_dim))
+        self.augment = None
+        if augment is not None:
+            from sklearn_music._contrastive import SpecAugment
+
+            self.augment = SpecAugment(**augment)
+
+    def forward(self, x, lengths=None, x2=None):
+        """Return ``(embedding, head_0_output, head_1_output, ..., [projection])``.
+
+        ``x2`` (contrastive training) is a second view of every row of ``x``: the
+        outputs then cover ``x`` and ``x2`` stacked (``2 n`` rows).
+        """
+        if x2 is not None:
+            x = torch.cat([x, x2])
+        if self.augment is not None:
+            x = self.augment(x)  # identity in eval mode
         if self.aggregator is None:
             emb = self.encoder(x)
         else:
@@ -300,7 +331,10 @@ class MultiHeadNet(nn.Module):
                 lengths = torch.full((n,), steps, dtype=torch.long)
             emb = self.aggregator(patches.reshape(n, steps, -1), lengths)
         h = self.head_dropout(emb)
-        return (emb, *(head(h) for head in self.heads.values()))
+        out = (emb, *(head(h) for head in self.heads.values()))
+        if self.projection is not None:
+            out = (*out, self.projection(emb))
+        return out
 
 
 class MultiTargetLoss(nn.Module):

@@ -22,15 +22,22 @@ from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from skorch.utils import to_tensor
 
-from ._patches import _collate_sequences, _FixedPatches, _RandomPatches, _TrackData
+from ._contrastive import nt_xent_loss
+from ._patches import _collate_sequences, _FixedPatches, _RandomPairs, _RandomPatches, _TrackData
 
 
 class _PatchNet(NeuralNet):
     """skorch net that trains on random patches of whole tracks.
 
     Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
-    ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
-    the random patch positions and of the shuffling).
+    ``pad_mode``, ``sequence_length``, ``aggregate``, ``patch_seed`` (seed of
+    the random patch positions and of the shuffling), ``contrastive_weight`` and
+    ``temperature``. With ``contrastive_weight > 0`` the net trains on pairs of
+    patches of a track (the module returns its projection last, and the last column
+    of the targets is the track index): the loss is the heads' loss on both patches
+    plus ``contrastive_weight`` times the NT-Xent loss of the pairs (patches of the
+    same track are not each other's negatives). The validation loss is the heads'
+    alone.
     """
 
     def __init__(
@@ -45,6 +52,8 @@ class _PatchNet(NeuralNet):
         sequence_length=4,
         aggregate="mean",
         patch_seed=0,
+        contrastive_weight=0.0,
+        temperature=0.1,
         **kwargs,
     ):
         super().__init__(module, criterion, **kwargs)
@@ -55,6 +64,8 @@ class _PatchNet(NeuralNet):
         self.sequence_length = sequence_length
         self.aggregate = aggregate
         self.patch_seed = patch_seed
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
 
     def get_dataset(self, X, y=None):
         if isinstance(X, _TrackData):
@@ -84,25 +95,46 @@ class _PatchNet(NeuralNet):
     def _training_patches(self, tracks):
         """Random patches of ``tracks`` and a seeded shuffling sampler over them."""
         seeds = np.random.SeedSequence(self.patch_seed).spawn(2)
-        dataset = _RandomPatches(
-            tracks,
-            n_frames=self.patch_frames,
-            hop=self.patch_hop,
-            per_track=self.patches_per_track,
-            pad_mode=self.pad_mode,
-            sequence_length=self.sequence_length,
-            aggregate=self.aggregate,
-            rng=np.random.default_rng(seeds[0]),
-        )
+        if self.contrastive_weight > 0:
+            dataset = _RandomPairs(
+                tracks,
+                n_frames=self.patch_frames,
+                per_track=self.patches_per_track,
+                pad_mode=self.pad_mode,
+                rng=np.random.default_rng(seeds[0]),
+            )
+        else:
+            dataset = _RandomPatches(
+                tracks,
+                n_frames=self.patch_frames,
+                hop=self.patch_hop,
+                per_track=self.patches_per_track,
+                pad_mode=self.pad_mode,
+                sequence_length=self.sequence_length,
+                aggregate=self.aggregate,
+                rng=np.random.default_rng(seeds[0]),
+            )
         gen = torch.Generator()
         gen.manual_seed(int(seeds[1].generate_state(1)[0]))
         sampler = torch.utils.data.RandomSampler(dataset, generator=gen)
         return dataset, {"sampler": sampler}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        # y_pred = (embedding, head_0, head_1, ...); the criterion sums the heads
+        # y_pred = (embedding, head_0, head_1, ..., [projection]); the criterion
+        # sums the heads
         y_true = to_tensor(y_true, device=self.device)
-        return self.criterion_(y_pred[1:], y_true)
+        if self.contrastive_weight <= 0:
+            return self.criterion_(y_pred[1:], y_true)
+        heads = y_pred[1:-1]
+        if not training:  # plain patches, no pairs: the heads' loss only
+            return self.criterion_(heads, y_true) if heads else y_pred[0].new_zeros(())
+        n = len(y_true)
+        loss = y_pred[0].new_zeros(())
+        if heads:
+            loss = loss + self.criterion_(heads, torch.cat([y_true, y_true]))
+        proj = y_pred[-1]
+        pair = nt_xent_loss(proj[:n], proj[n:], self.temperature, groups=y_true[:, -1])
+        return loss + self.contrastive_weight * pair
 
     def initialize_module(self):
         super().initialize_module()
@@ -175,6 +207,35 @@ _OTHER_KEYS = (
     "verbose",
 )
 _NET_INIT_KEYS = frozenset(_INT_BOUNDS) | frozenset(_CHOICES) | frozenset(_OTHER_KEYS)
+# written only for a net trained with the contrastive loss (y=None or
+# contrastive_weight > 0): all four or none
+_CONTRASTIVE_KEYS = frozenset(
+    {"module__projection_dim", "module__augment", "contrastive_weight", "temperature"}
+)
+
+
+def _contrastive_problem(net_init):
+    """Why the contrastive parameters of ``net_init`` are invalid, or None."""
+    if not _is_int(net_init["module__projection_dim"], 1, 65536):
+        return "_net_init['module__projection_dim'] is not an int in [1, 65536]"
+    for name in ("contrastive_weight", "temperature"):
+        value = net_init[name]
+        if not (isinstance(value, Real) and 0 < value < math.inf):
+            return f"_net_init[{name!r}]={value!r} is not a positive number"
+    augment, n_mels = net_init["module__augment"], net_init["module__n_mels"]
+    if augment is None:
+        return None
+    if not isinstance(augment, dict) or set(augment) != {"mean", "scale"}:
+        return "_net_init['module__augment'] must be None or a dict of mean and scale"
+    for name in ("mean", "scale"):
+        values = augment[name]
+        if not (
+            isinstance(values, (list, tuple))
+            and len(values) == n_mels
+            and all(isinstance(v, Real) and math.isfinite(v) for v in values)
+        ):
+            return f"_net_init['module__augment'][{name!r}] must be {n_mels} finite numbers"
+    return None
 
 
 def _is_int(value, low, high):
@@ -210,8 +271,10 @@ def _net_init_problem(net_init, n_weights):
     """Why ``net_init`` (read from a file) cannot be a saved net's parameters, or None."""
     if not isinstance(net_init, dict) or not all(isinstance(k, str) for k in net_init):
         return f"_net_init is a {type(net_init).__name__}, not a dict of parameters"
-    unknown = sorted(set(net_init) - _NET_INIT_KEYS)
-    missing = sorted((_NET_INIT_KEYS - {"verbose"}) - set(net_init))
+    contrastive = bool(_CONTRASTIVE_KEYS & set(net_init))
+    expected = _NET_INIT_KEYS | (_CONTRASTIVE_KEYS if contrastive else frozenset())
+    unknown = sorted(set(net_init) - expected)
+    missing = sorted((expected - {"verbose"}) - set(net_init))
     if unknown or missing:
         return f"_net_init has unknown keys {unknown} and lacks {missing}"
     for name, (low, high) in _INT_BOUNDS.items():
@@ -221,8 +284,14 @@ def _net_init_problem(net_init, n_weights):
         if net_init[name] not in choices:
             return f"_net_init[{name!r}]={net_init[name]!r} is not one of {choices}"
     heads, hidden = net_init["module__head_sizes"], net_init["module__hidden_units"]
-    if not _int_list(heads, 1, 2**20) or not heads or not _int_list(hidden, 1, 65536):
+    # a net trained without targets has no head (its projection head is the output)
+    no_heads = not heads and not contrastive
+    if not _int_list(heads, 1, 2**20) or no_heads or not _int_list(hidden, 1, 65536):
         return "_net_init's head sizes and hidden units must be lists of positive ints"
+    if contrastive:
+        problem = _contrastive_problem(net_init)
+        if problem:
+            return problem
     pooling = net_init["module__pooling"]
     if not (
         isinstance(pooling, (list, tuple))

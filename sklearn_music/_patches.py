@@ -2,7 +2,8 @@
 
 Ragged spectrograms are checked and targets packed into a float matrix
 (:func:`_ragged_spectrograms`, :func:`_encode_targets`); :class:`_TrackData` holds
-both; :class:`_RandomPatches` and :class:`_FixedPatches` cut them into patches as plain
+both; :class:`_RandomPatches`, :class:`_RandomPairs` (contrastive training) and
+:class:`_FixedPatches` cut them into patches as plain
 map-style datasets (torch's ``DataLoader`` needs only ``__len__`` and
 ``__getitem__``); :class:`_TrackSplit` is a skorch ``train_split`` callable. Nothing
 here is an estimator, skorch is not imported and torch only inside
@@ -136,6 +137,33 @@ class _RandomPatches:
         for j, o in enumerate(offsets):
             seq[j] = _crop(spec, o, self.n_frames, self.pad_mode)
         return {"x": seq, "lengths": np.int64(len(offsets))}, y
+
+
+class _RandomPairs:
+    """Contrastive training examples: two independent random patches of a track.
+
+    An item is ``({"x": patch, "x2": other_patch}, y)``; ``patches_per_track`` items
+    per track and epoch, new positions at every access.
+    """
+
+    def __init__(self, tracks, *, n_frames, per_track, pad_mode, rng):
+        self.tracks = tracks
+        self.n_frames = n_frames
+        self.per_track = per_track
+        self.pad_mode = pad_mode
+        self.rng = rng
+
+    def __len__(self):
+        return len(self.tracks) * self.per_track
+
+    def __getitem__(self, k):
+        i = k % len(self.tracks)
+        spec = self.tracks.specs[i]
+        high = max(1, spec.shape[1] - self.n_frames + 1)
+        a, b = (int(o) for o in self.rng.integers(0, high, size=2))
+        x = _crop(spec, a, self.n_frames, self.pad_mode)
+        x2 = _crop(spec, b, self.n_frames, self.pad_mode)
+        return {"x": x, "x2": x2}, self.tracks.target(i)
 
 
 class _FixedPatches:

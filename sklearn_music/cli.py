@@ -131,8 +131,10 @@ def _cmd_fit(args):
     files, ids, labels = _collection(args.music_dir, labeled=not args.unlabeled)
     if args.unlabeled:
         # stand-in task "track": every track is its own class, so the network
-        # learns to tell apart excerpts of different tracks
-        y = np.arange(len(files))
+        # learns to tell apart excerpts of different tracks; "contrastive": no
+        # labels at all (ConvEmbedder.fit(X)), two patches of a track against the
+        # other tracks of the batch, no output per track
+        y = np.arange(len(files)) if args.task == "track" else None
         what = f"{len(files)} tracks, unlabeled (task {args.task!r})"
     else:
         if len(set(labels)) < 2:
@@ -457,10 +459,12 @@ def _build_parser():
     )
     p.add_argument(
         "--task",
-        choices=["track"],
+        choices=["track", "contrastive"],
         default="track",
         help="stand-in task with --unlabeled: 'track' = tell apart "
-        "excerpts of different tracks (default)",
+        "excerpts of different tracks with one output per track (default); "
+        "'contrastive' = two excerpts of a track against the other tracks of "
+        "a batch (no output per track, scales to any number of tracks)",
     )
     p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20)")
     p.add_argument(

@@ -57,16 +57,20 @@ def test_fit(model, capsys):
     assert fitted.named_steps["embed"].embedding_dim == 8
 
 
-def test_fit_unlabeled(music, tmp_path, capsys):
+@pytest.mark.parametrize("task", ["track", "contrastive"])
+def test_fit_unlabeled(music, tmp_path, capsys, task):
+    from sklearn_music.persistence import load_model
+
     path = tmp_path / "u.skops"
     assert (
-        main(["fit", str(music), "--unlabeled", "--task", "track", "--model", str(path), *TINY])
-        == 0
+        main(["fit", str(music), "--unlabeled", "--task", task, "--model", str(path), *TINY]) == 0
     )
     out = capsys.readouterr().out
-    assert "8 tracks, unlabeled (task 'track')" in out
+    assert f"8 tracks, unlabeled (task {task!r})" in out
     assert "held-out score skipped" in out  # same-label neighbours need labels
-    assert path.is_file()
+    embedder = load_model(path).named_steps["embed"]
+    # "contrastive" trains without targets, "track" with one class per track
+    assert len(embedder.targets_) == (0 if task == "contrastive" else 1)
 
 
 def test_fit_errors(tmp_path, capsys):

@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "sklearn_music.batch",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
+    "sklearn_music.pretrained",
     "sklearn_music.utils.discovery",
 ]
 

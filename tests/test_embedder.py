@@ -375,8 +375,10 @@ def test_pipeline_on_make_tracks_group_kfold():
 # ------------------------------------------------------------------ errors
 def test_errors_name_the_problem(fitted, train_data):
     X, y, _ = train_data
-    with pytest.raises(ValueError, match="requires y"):
-        ConvEmbedder(**TINY).fit(X, None)
+    # fit(X, None) trains without labels (tests/test_embedder_ssl.py), with no
+    # validation loss to compute
+    with pytest.raises(ValueError, match="validation loss needs targets"):
+        ConvEmbedder(**TINY, validation_fraction=0.2).fit(X, None)
     with pytest.raises(ValueError, match="patch_frames=4 is too short"):
         ConvEmbedder(**{**TINY, "patch_frames": 4}).fit(X, y)
     with pytest.raises(ValueError, match="early_stopping=True needs validation_fraction"):

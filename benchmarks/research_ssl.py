@@ -1,0 +1,426 @@
+"""Research: self-supervised (contrastive) and distilled training of the CNN embedder,
+measured by transfer to albums it never heard.
+
+Run from the repository root::
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py prepare
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py run NAME [NAME ...]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py list
+
+**Data.** Training: the ``wide`` open collection (``/work/data/wide/<album>/<track>``,
+89 albums of Debian game soundtracks), up to ``WIDE_CLIPS`` 30-s clips per track, placed
+as in ``bench_real.py`` (centred in equal segments of the track). Evaluation: the
+``dev`` collection (``/work/data/dev``, 8 other albums, 115 tracks of at least 30 s,
+up to 6 clips each, exactly ``bench_real.py``'s clips). Nothing of ``dev`` is used for
+training, so every score is a *transfer* score. Log-mel spectrograms
+(``MelSpectrogramTransformer()``: 128 bands, 16 kHz, hop 512, 938 frames per clip) and
+``MFCCStatistics()`` are computed once and cached in ``/work/data/ssl_cache``
+(outside the repository).
+
+**Protocol.** A model trained on ``wide`` embeds every ``dev`` clip (mean of the patch
+embeddings, patches every ``patch_frames // 2`` frames); every clip queries all other
+clips by cosine similarity, the clips of its own track excluded
+(:func:`sklearn_music.metrics.retrieval_report` with ``groups=track``); a clip of the
+same album is relevant. MFCC statistics, standardised on the ``dev`` clips, are scored
+the same way (row ``mfcc``).
+
+**Training.** A plain torch loop around :class:`sklearn_music._modules.PatchEncoder`
+(the encoder of ``ConvEmbedder``). Objectives:
+
+- ``contrastive``: NT-Xent (SimCLR / COLA): a batch holds two random patches of each of
+  ``batch_tracks`` clips; each patch goes through cheap spectrogram-domain augmentations
+  (random gain, a roll of +-``shift`` mel bins, time and frequency masks, a low-level
+  mix of another clip's patch, a random spectral tilt), the encoder and a projection
+  head (linear -> ReLU -> linear); the two patches of a clip are a positive pair, every
+  other patch in the batch a negative, at temperature ``tau``.
+- ``distill``: regress musicnn's 50 tag probabilities of the clip (read from
+  ``/work/data/shared_feats`` when that cache exists) from the embedding through a
+  linear head (binary cross-entropy against the soft tags).
+- both, summed with ``distill_weight``.
+
+Every experiment is listed in ``EXPERIMENTS`` with its settings; ``run`` appends a
+line (settings, minutes, dev P@1 / P@10 / mAP) to ``/work/data/ssl_cache/results.jsonl``
+and the table goes to ``docs/research_log_ssl.rst`` by hand, with what each change did.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_real import CLIP_SECONDS, SR, clip_offsets  # noqa: E402
+
+CACHE = Path(os.environ.get("SSL_CACHE", "/work/data/ssl_cache"))
+WIDE_DIR = "/work/data/wide"
+DEV_DIR = "/work/data/dev"
+WIDE_CLIPS = 3
+DEV_CLIPS = 6
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+def _plan(folder, max_clips):
+    import soundfile as sf
+
+    from sklearn_music.datasets import load_audio_folder
+
+    bunch = load_audio_folder(folder)
+    rows = []
+    for t, (path, label) in enumerate(zip(bunch.filenames, bunch.target)):
+        for o in clip_offsets(sf.info(path).duration, max_clips=max_clips):
+            rows.append((path, label, t, o))
+    files, album, track, offset = (np.array(c) for c in zip(*rows))
+    return files, album.astype(int), track.astype(int), offset.astype(float)
+
+
+def prepare(name, folder, max_clips, *, dtype=np.float32):
+    """Log-mel (and MFCC statistics) of the clips of ``folder``, cached."""
+    from sklearn_music import MelSpectrogramTransformer, MFCCStatistics, load_audio
+
+    out = CACHE / f"{name}.npz"
+    if out.exists():
+        return out
+    files, album, track, offset = _plan(folder, max_clips)
+    mel_tf, mfcc_tf = MelSpectrogramTransformer(), MFCCStatistics()
+    n = int(CLIP_SECONDS * SR)
+    mels = np.zeros((len(files), mel_tf.n_mels, 1 + n // mel_tf.hop_length), dtype=dtype)
+    mfccs = np.zeros((len(files), 3 * mfcc_tf.n_mfcc), dtype=np.float32)
+    t0 = time.perf_counter()
+    for r in range(len(files)):
+        wave = load_audio(str(files[r]), sr=SR, offset=float(offset[r]), duration=CLIP_SECONDS)
+        if len(wave) < n:
+            raise ValueError(f"{files[r]} at {offset[r]:.1f} s: clip shorter than 30 s")
+        wave = wave[None, :n]
+        mels[r] = mel_tf.fit_transform(wave)[0]
+        mfccs[r] = mfcc_tf.fit_transform(wave)[0]
+        if (r + 1) % 50 == 0:
+            print(
+                f"{name}: {r + 1}/{len(files)} clips, {time.perf_counter() - t0:.0f} s", flush=True
+            )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = CACHE / f"{name}.part.npz"
+    np.savez(tmp, mel=mels, mfcc=mfccs, album=album, track=track, offset=offset, files=files)
+    os.replace(tmp, out)
+    print(f"{name}: {len(files)} clips in {time.perf_counter() - t0:.0f} s -> {out}")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Experiments: name -> settings (missing keys take DEFAULTS)
+# --------------------------------------------------------------------------------------
+DEFAULTS = dict(
+    objective="contrastive",  # "contrastive", "album", "distill", "contrastive+distill"
+    pair="track",  # positives: two clips of a track ("track") or one clip ("clip")
+    steps=600,
+    batch_tracks=64,
+    patch_frames=96,
+    n_filters=64,
+    embedding_dim=128,
+    hidden_units=(256,),
+    dropout=0.1,
+    tau=0.1,
+    lr=1e-3,
+    weight_decay=1e-4,
+    aug_p=0.5,
+    gain_db=6.0,
+    tilt_db=6.0,
+    max_shift=2,
+    mix_db=-10.0,
+    mask_frac=0.1,
+    distill_weight=1.0,
+    threads=1,
+    seed=0,
+)
+NO_AUG = dict(aug_p=0.0, max_shift=0)
+EXPERIMENTS = {
+    "random": dict(steps=0),
+    "c-base": dict(),
+    "c-noaug": dict(NO_AUG),
+    "c-clip": dict(pair="clip"),
+    "c-tau02": dict(tau=0.2),
+    "c-long": dict(steps=1500),
+    "c-noaug-long": dict(NO_AUG, steps=1000),
+    "c-gaintilt": dict(max_shift=0, mix_db=-100.0, mask_frac=0.0),
+    "c-gaintilt-s1": dict(max_shift=0, mix_db=-100.0, mask_frac=0.0, seed=1),
+    "distill-gt": dict(objective="distill", max_shift=0, mix_db=-100.0, mask_frac=0.0),
+    "c+distill-gt": dict(
+        objective="contrastive+distill", max_shift=0, mix_db=-100.0, mask_frac=0.0
+    ),
+    "c-wide": dict(n_filters=128, steps=1200),
+    "album": dict(objective="album", **NO_AUG),
+    "album-aug": dict(objective="album"),
+    "distill": dict(objective="distill"),
+    "c+distill": dict(objective="contrastive+distill"),
+}
+
+
+def _load(name):
+    with np.load(CACHE / f"{name}.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _band_stats(mel):
+    """Per-band mean and standard deviation over all frames (float64, chunked)."""
+    s = np.zeros(mel.shape[1])
+    s2 = np.zeros(mel.shape[1])
+    for i in range(0, len(mel), 64):
+        chunk = mel[i : i + 64].astype(np.float64)
+        s += chunk.sum(axis=(0, 2))
+        s2 += (chunk**2).sum(axis=(0, 2))
+    n = len(mel) * mel.shape[2]
+    mean = s / n
+    return mean.astype(np.float32), np.sqrt(np.maximum(s2 / n - mean**2, 1e-8)).astype(np.float32)
+
+
+def _sample_batch(data, cfg, rng):
+    """Two patches of each of ``batch_tracks`` distinct tracks (clip rows, offsets)."""
+    track = data["track"]
+    tracks = rng.choice(data["tracks"], size=cfg["batch_tracks"], replace=False)
+    rows1, rows2 = [], []
+    for t in tracks:
+        rows = data["rows_of"][t]
+        r1 = rows[rng.integers(len(rows))]
+        r2 = rows[rng.integers(len(rows))] if cfg["pair"] == "track" else r1
+        rows1.append(r1)
+        rows2.append(r2)
+    n_frames = data["mel"].shape[2]
+    f = cfg["patch_frames"]
+    out = []
+    for rows in (rows1, rows2):
+        offs = rng.integers(0, n_frames - f + 1, size=len(rows))
+        out.append((np.array(rows), offs))
+    assert len(set(track[rows1])) == len(rows1)
+    return out
+
+
+def _patches(data, rows, offs, f):
+    import torch
+
+    x = np.stack([data["mel"][r, :, o : o + f] for r, o in zip(rows, offs)]).astype(np.float32)
+    return torch.from_numpy((x - data["mean"][:, None]) / data["scale"][:, None])
+
+
+def train(cfg, data, tags=None):
+    """Train a PatchEncoder with the objective of ``cfg``; returns (encoder, seconds)."""
+    import torch
+    from torch.nn import functional as F
+
+    from sklearn_music._contrastive import ProjectionHead, SpecAugment, nt_xent_loss
+    from sklearn_music._modules import PatchEncoder
+
+    torch.manual_seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    enc = PatchEncoder(
+        data["mel"].shape[1],
+        n_filters=cfg["n_filters"],
+        hidden_units=tuple(cfg["hidden_units"]),
+        embedding_dim=cfg["embedding_dim"],
+        dropout=cfg["dropout"],
+    )
+    for m in enc.modules():
+        if isinstance(m, torch.nn.Conv1d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    heads = torch.nn.ModuleDict()
+    obj = cfg["objective"]
+    if "contrastive" in obj:
+        heads["proj"] = ProjectionHead(cfg["embedding_dim"], 64)
+    if obj == "album":
+        heads["album"] = torch.nn.Linear(cfg["embedding_dim"], int(data["album"].max()) + 1)
+    if "distill" in obj:
+        heads["tags"] = torch.nn.Linear(cfg["embedding_dim"], tags.shape[1])
+    aug = SpecAugment(
+        data["mean"],
+        data["scale"],
+        p=cfg["aug_p"],
+        gain_db=cfg["gain_db"],
+        tilt_db=cfg["tilt_db"],
+        max_shift=cfg["max_shift"],
+        mix_db=cfg["mix_db"],
+        mask_frac=cfg["mask_frac"],
+    )
+    params = list(enc.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg["lr"], total_steps=max(1, cfg["steps"]), pct_start=0.1
+    )
+    t0 = time.perf_counter()
+    enc.train()
+    for step in range(cfg["steps"]):
+        (r1, o1), (r2, o2) = _sample_batch(data, cfg, rng)
+        x1 = aug(_patches(data, r1, o1, cfg["patch_frames"]))
+        x2 = aug(_patches(data, r2, o2, cfg["patch_frames"]))
+        e = enc(torch.cat([x1, x2]))
+        e1, e2 = e[: len(r1)], e[len(r1) :]
+        loss = 0.0
+        if "contrastive" in obj:
+            loss = loss + nt_xent_loss(heads["proj"](e1), heads["proj"](e2), cfg["tau"])
+        if obj == "album":
+            y = torch.as_tensor(np.concatenate([data["album"][r1], data["album"][r2]]))
+            loss = loss + F.cross_entropy(heads["album"](e), y)
+        if "distill" in obj:
+            t = torch.as_tensor(np.concatenate([tags[r1], tags[r2]]), dtype=torch.float32)
+            w = cfg["distill_weight"] if "contrastive" in obj else 1.0
+            has = ~torch.isnan(t[:, 0])  # tracks without tags (yet) are left out
+            if has.any():
+                bce = F.binary_cross_entropy_with_logits(heads["tags"](e[has]), t[has])
+                loss = loss + w * bce
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % 50 == 0:
+            print(
+                f"  step {step + 1}/{cfg['steps']} loss {loss.item():.3f} "
+                f"({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    return enc.eval(), time.perf_counter() - t0
+
+
+def embed_clips(enc, mel, mean, scale, patch_frames, batch=256):
+    """Mean of the patch embeddings (patches every patch_frames // 2 frames) per clip,
+    and mean of the pooled conv features (the input of the fully connected layers)."""
+    import torch
+
+    hop = patch_frames // 2
+    n_frames = mel.shape[2]
+    offs = list(range(0, n_frames - patch_frames + 1, hop))
+    if offs[-1] + patch_frames < n_frames:
+        offs.append(n_frames - patch_frames)
+    out, pooled = [], []
+    with torch.no_grad():
+        for r in range(len(mel)):
+            x = (mel[r].astype(np.float32) - mean[:, None]) / scale[:, None]
+            p = torch.from_numpy(np.stack([x[:, o : o + patch_frames] for o in offs]))
+            h = enc.pool(enc.conv(enc.input_norm(p)))
+            pooled.append(h.mean(dim=0).numpy())
+            out.append(enc.fc(h).mean(dim=0).numpy())
+    return np.array(out), np.array(pooled)
+
+
+def score(emb, dev):
+    from sklearn_music.metrics import retrieval_report
+
+    return retrieval_report(emb, dev["album"], groups=dev["track"], k=(1, 10))
+
+
+def baselines(dev):
+    from sklearn.preprocessing import StandardScaler
+
+    mel = dev["mel"]
+    stats = np.concatenate([mel.mean(axis=2), mel.std(axis=2)], axis=1)
+    out = {
+        "mfcc": score(StandardScaler().fit_transform(dev["mfcc"]), dev),
+        "melstats": score(StandardScaler().fit_transform(stats), dev),
+    }
+    # musicnn (MSD) features of the same clips, from the shared cache when present
+    path = Path("/work/data/shared_feats/musicnn_dev.npz")
+    if path.exists():
+        with np.load(path) as z:
+            rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
+            if list(z["files"]) != rel or not np.allclose(z["offset"], dev["offset"]):
+                raise ValueError(f"{path}: not the clips of the dev cache")
+            for layer in ("taggram", "penultimate", "mean_pool", "max_pool"):
+                out[f"musicnn {layer}"] = score(z[layer], dev)
+                out[f"musicnn {layer} (std)"] = score(StandardScaler().fit_transform(z[layer]), dev)
+    return out
+
+
+def run(name):
+    import torch
+
+    cfg = DEFAULTS | EXPERIMENTS[name]
+    torch.set_num_threads(cfg["threads"])
+    wide, dev = _load("wide"), _load("dev")
+    wide["mean"], wide["scale"] = _band_stats(wide["mel"])
+    wide["tracks"] = np.unique(wide["track"])
+    wide["rows_of"] = {t: np.flatnonzero(wide["track"] == t) for t in wide["tracks"]}
+    tags = None
+    if "distill" in cfg["objective"]:
+        tags = load_tags(wide)
+    enc, seconds = train(cfg, wide, tags)
+    t0 = time.perf_counter()
+    emb, pooled = embed_clips(enc, dev["mel"], wide["mean"], wide["scale"], cfg["patch_frames"])
+    res = score(emb, dev)
+    row = {"name": name, "settings": EXPERIMENTS[name], "train_min": seconds / 60}
+    row |= {"embed_s": time.perf_counter() - t0, **res}
+    row["pooled"] = score(pooled, dev)
+    torch.save(
+        {"state_dict": enc.state_dict(), "mean": wide["mean"], "scale": wide["scale"]},
+        CACHE / f"{name}.pt",
+    )
+    print(json.dumps(row), flush=True)
+    with open(CACHE / "results.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    return enc, wide
+
+
+def load_tags(wide, path="/work/data/shared_feats/musicnn_wide.npz"):
+    """musicnn tag probabilities of every wide clip: the mean over the clips of its
+    track in the shared musicnn cache (whose clips differ from ours: up to 6 per
+    track), so that every patch of a track regresses its track's tags."""
+    with np.load(path) as z:
+        files, taggram = z["files"], z["taggram"]
+    per_track = {f: taggram[files == f].mean(axis=0) for f in np.unique(files)}
+    rel = ["/".join(Path(f).parts[-2:]) for f in wide["files"]]
+    missing = sorted({f for f in rel if f not in per_track})
+    if missing:  # the shared cache is still being written: those rows are NaN
+        print(f"{path}: no musicnn tags yet for {len(missing)} of {len(set(rel))} tracks")
+    nan = np.full(taggram.shape[1], np.nan)
+    return np.stack([per_track.get(f, nan) for f in rel]).astype(np.float32)
+
+
+def eval_weights(path):
+    """Dev scores of a model file written by scripts/train_pretrained.py."""
+    import torch
+
+    from sklearn_music.pretrained import _embedder_from_payload
+
+    est = _embedder_from_payload(torch.load(path, weights_only=True, map_location="cpu"))
+    est.set_params(n_jobs=1)
+    dev = _load("dev")
+    t0 = time.perf_counter()
+    emb = np.concatenate(
+        [est.transform(dev["mel"][i : i + 32]) for i in range(0, len(dev["mel"]), 32)]
+    )
+    row = {"name": f"pretrained {Path(path).name}", "embed_s": time.perf_counter() - t0}
+    row |= score(emb, dev)
+    print(json.dumps(row), flush=True)
+    with open(CACHE / "results.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("which", choices=["dev", "wide"])
+    p = sub.add_parser("run")
+    p.add_argument("names", nargs="+", choices=sorted(EXPERIMENTS))
+    sub.add_parser("baselines")
+    p = sub.add_parser("eval-weights")
+    p.add_argument("path")
+    args = parser.parse_args(argv)
+    if args.cmd == "prepare":
+        if args.which == "dev":
+            prepare("dev", DEV_DIR, DEV_CLIPS)
+        else:
+            prepare("wide", WIDE_DIR, WIDE_CLIPS, dtype=np.float16)
+    elif args.cmd == "eval-weights":
+        eval_weights(args.path)
+    elif args.cmd == "baselines":
+        print(json.dumps(baselines(_load("dev"))))
+    else:
+        for name in args.names:
+            run(name)
+
+
+if __name__ == "__main__":
+    main()
