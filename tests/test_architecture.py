@@ -170,7 +170,7 @@ def test_private_sklearn_names_come_through_the_compat_module():
         if path.name != "_sklearn_compat.py"
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.ImportFrom)
-        and (node.module or "").startswith("sklearn")
+        and (node.module or "").split(".")[0] == "sklearn"
         and (
             any(part.startswith("_") for part in node.module.split("."))
             or any(a.name.startswith("_") for a in node.names)

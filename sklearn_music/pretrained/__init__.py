@@ -21,7 +21,8 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["load", "embed", "available_models"]
 
