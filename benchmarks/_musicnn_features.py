@@ -13,16 +13,20 @@ Runs in its **own** virtual environment (musicnn needs TensorFlow; sklearn_music
 and the clip list ``DATA/shared_feats/clips_<set>.npz`` (else ``mel_<set>.npz``), both
 written by ``python benchmarks/_real_data.py SET`` (``files`` relative to the set
 folder, ``offset`` in seconds): the clips are exactly those of ``bench_real.py``.
-Output: ``DATA/shared_feats/musicnn_<set>.npz``, and with ``--patches`` also ``musicnn_<set>_patches.npz`` (the tag probabilities of every 3-s
-patch with its start time).
+Output: ``DATA/shared_feats/musicnn_<set>.npz``, and with ``--patches`` also
+``musicnn_<set>_patches.npz`` (the tag probabilities of every 3-s patch with its start
+time).
 
 Differences from ``musicnn.extractor.extractor``: the clip is read at 16 kHz with
 ``librosa.load(offset=, duration=30)``; the log-mel ``log10(10000 * M + 1)`` is
-computed in **float32** (musicnn casts the mel power to float16 first, which
-overflows to ``inf`` for loud audio: float16 stops at 65504); the graph is built and
-the weights restored once for all clips; patches are 187 frames (3 s, musicnn's
-training length), not overlapping, 10 per 30-s clip, fed in batches of 64. Per clip
-the script stores the mean over its patches of each layer below.
+computed in **float32** (musicnn casts the mel power ``M`` to float16 first, so
+``10000 * M`` overflows to ``inf`` wherever ``M > 6.55``: float16 stops at 65504);
+the graph is built and the weights restored once for all clips; patches are 187
+frames (3 s, musicnn's training length), not overlapping, 10 per 30-s clip, fed in
+batches of 64. Per clip the script stores the mean over its patches of each layer:
+``taggram`` (the 50 tag probabilities), ``mean_pool`` and ``max_pool`` (753-d, the
+temporal mean / max of the front-end + mid-end feature map) and ``penultimate``
+(200-d, the dense layer before the tags).
 """
 
 import argparse
