@@ -231,12 +231,46 @@ def rst_table(table):
     return text
 
 
+def merge(old, tables, meta):
+    """Results of a protocol: ``tables`` replace the rows of the same name in ``old``.
+
+    Rows of ``old`` that were not run again (``--rows``) are kept, in their order, with
+    the command that made them; a table whose title changed is replaced whole.
+    """
+    for t in tables:
+        for r in t["rows"]:
+            r |= meta
+    if not old:
+        return {"tables": tables}
+    merged = []
+    for t in tables:
+        prev = next((o for o in old["tables"] if o["title"] == t["title"]), None)
+        if prev is None:
+            merged.append(t)
+            continue
+        new = {r["name"]: r for r in t["rows"]}
+        rows = [new.pop(r["name"], r) for r in prev["rows"]] + list(new.values())
+        run = {r["name"] for r in t["rows"]} | {n for n, _ in t["skipped"]}
+        skipped = [s for s in prev["skipped"] if s[0] not in run] + t["skipped"]
+        skipped = [s for s in skipped if s[0] not in {r["name"] for r in rows}]
+        merged.append(prev | {k: v for k, v in t.items() if k not in ("rows", "skipped")})
+        merged[-1] |= {"rows": rows, "skipped": skipped}
+    return {"tables": merged}
+
+
 def _section(res, heading):
     tables = "\n\n".join(rst_table(t) for t in res["tables"])
+    runs = {}
+    for t in res["tables"]:
+        for r in t["rows"]:
+            runs.setdefault((r["command"], r["when"], r["machine"]), None)
+    made = "\n".join(f"- ``{c}`` on {w}; machine: {m}." for c, w, m in runs)
     return f"""{heading}
 {"-" * len(heading)}
 
-Made by ``{res["command"]}`` on {res["when"]}; machine: {res["machine"]}.
+Made by:
+
+{made}
 
 {tables}
 """
@@ -353,18 +387,20 @@ def main(argv=None):
     if args.results and Path(args.results).exists():
         results = json.loads(Path(args.results).read_text())
     meta = {
-        "command": "benchmarks/bench_real.py " + shlex.join(argv or sys.argv[1:]),
+        "command": ("" if args.data else "SKLEARN_MUSIC_DATA=DATA ")
+        + "benchmarks/bench_real.py "
+        + shlex.join(argv or sys.argv[1:]),
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads: {args.n_jobs}",
     }
     if args.protocol in ("in-domain", "both"):
         tables = in_domain(dev, rows, seeds, folds=2 if args.quick else None)
-        results["in-domain"] = meta | {"tables": tables}
+        results["in-domain"] = merge(results.get("in-domain"), tables, meta)
         print("\n\n".join(rst_table(t) for t in tables))
     if args.protocol in ("transfer", "both"):
         wide = load_set(root, feats, args.wide_set)
         tables = transfer(dev, wide, rows, seeds)
-        results["transfer"] = meta | {"tables": tables}
+        results["transfer"] = merge(results.get("transfer"), tables, meta)
         print("\n\n".join(rst_table(t) for t in tables))
     if args.results:
         Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
