@@ -37,11 +37,14 @@ class Row:
         """Fit on the ``train`` pool, return the embeddings of the ``test`` pool."""
         est = self.factory(seed)
         X_test = features(test, self.input)
+        if np.ndim(X_test) == 2 and np.isnan(X_test).any():
+            n = int(np.isnan(X_test).any(axis=1).sum())
+            raise SkipRow(f"{n} of {len(X_test)} test clips have no {self.input} features yet")
         if self.fit == "none":
             return est.transform(X_test)
-        X_train = features(train, self.input)
+        X_train, y_train = _covered(features(train, self.input), train["album"], self.input)
         if self.fit == "labels":
-            est.fit(X_train, train["album"])
+            est.fit(X_train, y_train)
         else:
             try:
                 est.fit(X_train)
@@ -73,8 +76,8 @@ def features(pool, kind):
 def load_musicnn(path, files, offset):
     """Pooled musicnn layers of the clips ``(files, offset)`` from ``path``, or None.
 
-    The rows of the file are matched to the clips by (file, offset); a clip missing
-    from the file is an error naming it.
+    The rows of the file are matched to the clips by (file, offset). A file still
+    being written (``complete`` false) may lack clips: their rows are NaN.
     """
     from pathlib import Path
 
@@ -84,13 +87,25 @@ def load_musicnn(path, files, offset):
         index = {
             (f, round(float(o), 3)): i for i, (f, o) in enumerate(zip(z["files"], z["offset"]))
         }
-        rows = []
-        for f, o in zip(files, offset):
-            key = (str(f), round(float(o), 3))
-            if key not in index:
-                raise ValueError(f"{path}: no musicnn row for clip {f} at {o:.3f} s")
-            rows.append(index[key])
-        return {layer: z[layer][rows].astype(np.float64) for layer in MUSICNN_LAYERS}
+        rows = np.array(
+            [index.get((str(f), round(float(o), 3)), -1) for f, o in zip(files, offset)]
+        )
+        out = {}
+        for layer in MUSICNN_LAYERS:
+            v = z[layer].astype(np.float64)[np.maximum(rows, 0)]
+            v[rows < 0] = np.nan
+            out[layer] = v
+        return out
+
+
+def _covered(X, y, what):
+    """Drop the clips without musicnn features (NaN rows) of a training pool."""
+    if not np.issubdtype(np.asarray(X).dtype, np.floating) or np.ndim(X) != 2:
+        return X, y
+    ok = ~np.isnan(X).any(axis=1)
+    if not ok.any():
+        raise SkipRow(f"no {what} features for the training clips yet")
+    return X[ok], y[ok]
 
 
 def _standardised():
@@ -135,6 +150,24 @@ def mel_step_removed(model):
     if isinstance(first, MelSpectrogramTransformer) and first.get_params() == defaults:
         return model[1:]
     raise SkipRow(f"the pipeline's first step {first!r} is not the default log-mel")
+
+
+def row_from_spec(spec):
+    """A row from ``NAME=module:function[:fit]`` (``--row``): ``function(seed)`` returns
+    an estimator on the log-mel; ``fit`` is ``labels`` (default), ``unlabeled`` or ``none``.
+    """
+    import importlib
+
+    name, _, target = spec.partition("=")
+    module, _, rest = target.partition(":")
+    func, _, fit = rest.partition(":")
+    if not (name and module and func) or fit not in ("", "labels", "unlabeled", "none"):
+        raise ValueError(f"--row {spec!r}: expected NAME=module:function[:labels|unlabeled|none]")
+
+    def factory(seed):
+        return getattr(importlib.import_module(module), func)(seed)
+
+    return Row(name, factory, "mel", fit or "labels", seeded=fit != "none")
 
 
 def default_rows(params=None, *, n_jobs=2, musicnn_layers=MUSICNN_LAYERS):
