@@ -85,13 +85,14 @@ def load_set(root, feats, name):
     return data
 
 
-def subset(data, idx):
-    """The clips ``idx`` of a set, as a pool of the same layout."""
+def subset(data, idx=None):
+    """The clips ``idx`` of a set (``None``: all, without a copy) as a pool."""
+    take = (lambda v: v) if idx is None else (lambda v: v[idx])
     out = {"set": data["set"]}
     for k in ("mel", "mfcc", "album", "track"):
-        out[k] = data[k][idx]
+        out[k] = take(data[k])
     m = data["musicnn"]
-    out["musicnn"] = None if m is None else {k: v[idx] for k, v in m.items()}
+    out["musicnn"] = None if m is None else {k: take(v) for k, v in m.items()}
     return out
 
 
@@ -180,8 +181,6 @@ def in_domain(dev, rows, seeds, *, folds=None):
 
 def transfer(dev, wide, rows, seeds):
     """Both transfer directions: wide → dev and dev → wide (albums ≥ MIN_TRACKS tracks)."""
-    everything = np.arange(len(dev["album"]))
-    wide_all = np.arange(len(wide["album"]))
     mid = middle_clips(wide)
     wide_test = mid[min_tracks_mask(wide)[mid]]
     n_alb = len(np.unique(wide["album"][wide_test]))
@@ -190,7 +189,7 @@ def transfer(dev, wide, rows, seeds):
             f"Transfer: trained on {wide['set']} ({len(wide['target_names'])} albums), "
             f"tested on {dev['set']} ({len(dev['target_names'])} albums, never heard)",
             rows,
-            [(subset(wide, wide_all), subset(dev, everything))],
+            [(subset(wide), subset(dev))],
             seeds,
         ),
         score_table(
@@ -198,7 +197,7 @@ def transfer(dev, wide, rows, seeds):
             f"tested on {wide['set']} ({n_alb} albums with ≥ {MIN_TRACKS} tracks, "
             "middle clip of each track, never heard)",
             rows,
-            [(subset(dev, everything), subset(wide, wide_test))],
+            [(subset(dev), subset(wide, wide_test))],
             seeds,
         ),
     ]
