@@ -404,9 +404,6 @@ def main(argv=None):
     t0 = time.perf_counter()
     dev = load_set(root, feats, args.dev_set)
     print(f"{args.dev_set}: {len(dev['album'])} clips ({time.perf_counter() - t0:.0f} s)")
-    results = {}
-    if args.results and Path(args.results).exists():
-        results = json.loads(Path(args.results).read_text())
     meta = {
         "command": ("" if args.data else "SKLEARN_MUSIC_DATA=DATA ")
         + "benchmarks/bench_real.py "
@@ -414,15 +411,19 @@ def main(argv=None):
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads: {args.n_jobs}",
     }
+    new = {}
     if args.protocol in ("in-domain", "both"):
-        tables = in_domain(dev, rows, seeds, folds=2 if args.quick else None)
-        results["in-domain"] = merge(results.get("in-domain"), tables, meta)
-        print("\n\n".join(rst_table(t) for t in tables))
+        new["in-domain"] = in_domain(dev, rows, seeds, folds=2 if args.quick else None)
+        print("\n\n".join(rst_table(t) for t in new["in-domain"]))
     if args.protocol in ("transfer", "both"):
         wide = load_set(root, feats, args.wide_set)
-        tables = transfer(dev, wide, rows, seeds)
-        results["transfer"] = merge(results.get("transfer"), tables, meta)
-        print("\n\n".join(rst_table(t) for t in tables))
+        new["transfer"] = transfer(dev, wide, rows, seeds)
+        print("\n\n".join(rst_table(t) for t in new["transfer"]))
+    results = {}  # read now, not at the start: another run may have written meanwhile
+    if args.results and Path(args.results).exists():
+        results = json.loads(Path(args.results).read_text())
+    for protocol, tables in new.items():
+        results[protocol] = merge(results.get(protocol), tables, meta)
     if args.results:
         Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
     if args.out:
