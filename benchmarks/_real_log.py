@@ -196,8 +196,64 @@ same configuration their run-to-run spread is about ±0.01 on P@10 and mAP and �
 on P@1 (P@1 rests on 445 queries), so differences below that are noise."""
 
 
-# Transfer research log: (change, P@1, P@10, mAP, what it did); wide → dev unless noted.
-TRANSFER_LOG = []
+# Transfer research log: (change, P@1, P@10, mAP, what it did). wide → dev (all 502
+# dev clips) unless noted; one seed; 2026-11-26, music worktree.
+TRANSFER_LOG = [
+    (
+        "musicnn features as musicnn.extractor computes them (float16 log-mel)",
+        "–",
+        "–",
+        "–",
+        "not usable as is: musicnn casts the mel power M to float16 before "
+        "log10(10000 M + 1), and 10000 M overflows (inf) wherever M > 6.55. On a "
+        "6-s supertux excerpt 1.6 % of the mel bins overflow and the tags move by up "
+        "to 0.37; at 1 % of the level (no overflow) our float32 path equals "
+        "musicnn.extractor to 3.5e-5 (``_musicnn_features.py --check``)",
+    ),
+    (
+        "musicnn, which pooled layer (in-domain, 5 folds)",
+        "0.393 / 0.431 / 0.342 / 0.411",
+        "0.320 / 0.336 / 0.307 / 0.343",
+        "0.368 / 0.368 / 0.346 / 0.375",
+        "taggram / mean_pool / max_pool / penultimate, each the mean over the ten "
+        "3-s patches of a clip, standardised: the penultimate layer is best on "
+        "P@10 and mAP (as on the held-out collection of the issue), max pooling worst",
+    ),
+    (
+        "mean/std of the log-mel instead of MFCC statistics (in-domain)",
+        "0.231",
+        "0.230",
+        "0.282",
+        "below MFCC statistics (0.294 / 0.289 / 0.328): the DCT and the delta "
+        "spread help; in transfer it is on a par with MFCC (table above)",
+    ),
+]
 
 TRANSFER_FINDINGS = """\
-(to be written from the runs above)"""
+On albums it never heard, **musicnn is the representation to beat**. Its weights know
+nothing of these soundtracks (the training collection only supplies the
+standardisation statistics), yet on the 8 dev albums its mean-pooled layer reaches P@1
+0.534 / P@10 0.436 / mAP 0.325 and its penultimate layer 0.468 / 0.419 / 0.332,
+against 0.361 / 0.331 / 0.275 for MFCC statistics and 0.373 / 0.308 / 0.253 for the
+mean/std of the log-mel (chance 0.206 / 0.206 / 0.215). The default ConvEmbedder
+trained on the wide album labels did not finish in the time of this session (2 cores
+shared by about 8 jobs). The reverse direction (dev → wide: 8 training albums, 42 test
+albums, 495 tracks, one clip each; chance 0.048 / 0.048 / 0.059) is harder for every
+row, and musicnn's pooled layers lead there too (0.378 / 0.225 / 0.217 for max_pool,
+0.378 / 0.223 / 0.223 for mean_pool, MFCC 0.265 / 0.141 / 0.146).
+
+In-domain the picture turns around, as on the issue's held-out collection: the
+supervised ConvEmbedder (0.419 / 0.388 / 0.417, 3 seeds) is above musicnn's best layer
+(penultimate 0.411 / 0.343 / 0.375), which is above MFCC statistics (0.294 / 0.289 /
+0.328) and the log-mel mean/std (0.231 / 0.230 / 0.282). Which musicnn layer is best
+depends on the protocol (penultimate in-domain, mean_pool in transfer); the max-pooled
+layer and the 50 tag probabilities are the weakest in-domain, so a distillation target
+made of tags alone carries less than the 753-d pooled features.
+
+Caveats of these runs: one seed (the trained row) in transfer; the wide musicnn file
+was partial when the transfer tables were made (the middle clip of every track and
+some more, 624 of 2088 clips), so in wide → dev the musicnn scaler was fitted on those
+624 clips, and dev → wide only needs the middle clips, which were all there. Costs on
+this 2-core machine shared by about 8 jobs (load 15–27): the log-mel cache of the wide
+set took 48 min wall (dev 5 min); musicnn needs 1.1 CPU-s per 30-s clip (0.37 s
+decoding and mel, 0.72 s network), 38 min wall for the 502 dev clips."""
