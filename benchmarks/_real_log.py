@@ -5,7 +5,7 @@
 # --------------------------------------------------------------------------------------
 # Each entry: (change, P@1, P@10, mAP, what it did). Unless noted: 5 folds, the
 # embedding layer of a torch prototype of the ConvEmbedder network
-# (/work/notes/bench_real_proto.py: same layers, init, per-band standardisation,
+# (kept outside the repository: same layers, init, per-band standardisation,
 # Adam lr 1e-3, weight decay 1e-4, batch 32, 96-frame patches, patch-averaged
 # embeddings), seed 0. The MFCC baseline on the same folds: 0.294 / 0.289 / 0.328.
 RESEARCH_LOG = [
