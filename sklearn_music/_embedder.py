@@ -12,6 +12,7 @@ torch, skorch and ``_net`` are imported inside the methods that need them, so th
 """
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -132,6 +133,12 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         split: the same value gives identical results on the CPU.
     verbose : int, default=0
         ``> 0`` prints skorch's table of epochs.
+    on_interrupt : {"raise", "keep"}, default="raise"
+        What a ``KeyboardInterrupt`` (Ctrl-C) during training does. ``"raise"``:
+        :meth:`fit` raises it and the estimator is left exactly as it was before
+        the call (unfitted, or with its previous fit intact). ``"keep"``: stop
+        training and keep the net as it is, like skorch does; :meth:`fit` returns
+        normally and warns how many epochs were completed.
 
     Attributes
     ----------
@@ -228,6 +235,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "on_interrupt": [StrOptions({"raise", "keep"})],
     }
 
     def __init__(
@@ -261,6 +269,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         n_jobs=None,
         random_state=None,
         verbose=0,
+        on_interrupt="raise",
     ):
         self.embedding_dim = embedding_dim
         self.patch_frames = patch_frames
@@ -290,6 +299,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.on_interrupt = on_interrupt
 
     # ---------------------------------------------------------------- input checks
     def _check_X(self, X, *, reset):
@@ -352,7 +362,24 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         -------
         self : ConvEmbedder
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            If training is interrupted (Ctrl-C) and ``on_interrupt="raise"``. Then,
+            as after any error in ``fit``, the estimator keeps the state it had
+            before the call: a new estimator stays unfitted, a fitted one keeps its
+            previous fit (no mixture of old and new attributes).
         """
+        saved = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit(self, X, y):
         from ._modules import MultiHeadNet, MultiTargetLoss
         from ._net import _PatchNet, _torch_context
 
@@ -381,6 +408,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         )
         with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
             net.fit(data, y=None)
+        self._check_interrupted(net)
         self.net_ = net
         self._net_init = net_init
         self.targets_ = [
@@ -392,6 +420,23 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             del self.classes_
         self._n_features_out = self.embedding_dim
         return self
+
+    def _check_interrupted(self, net):
+        """Raise the ``KeyboardInterrupt`` that skorch swallowed, or warn and keep."""
+        done = getattr(net, "interrupted_", None)
+        if done is None:
+            return
+        what = f"ConvEmbedder.fit was interrupted after {done} of {self.max_epochs} epochs"
+        if self.on_interrupt == "raise":
+            raise KeyboardInterrupt(
+                f"{what}; the estimator is left as it was before fit "
+                "(on_interrupt='keep' keeps the partly trained net instead)"
+            )
+        warnings.warn(
+            f"{what}; keeping the partly trained net (on_interrupt='keep')",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _check_fit_params(self):
         """Checks between parameters that ``_parameter_constraints`` cannot express."""
@@ -613,6 +658,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def __setstate__(self, state):
         """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
         state = dict(state)
+        state.setdefault("on_interrupt", "raise")  # saved before 0.2
         weights = state.pop("_net_weights", None)
         history = state.pop("_net_history", None)
         super().__setstate__(state)

@@ -3,7 +3,7 @@
 This module imports torch and skorch at its top; :class:`~sklearn_music.ConvEmbedder`
 imports it inside its methods, so that ``import sklearn_music`` stays light. The net is
 customised only through skorch's documented hooks: ``get_dataset``, ``get_iterator``,
-``get_loss`` and ``initialize_module``.
+``get_loss``, ``initialize_module`` and ``fit_loop``.
 """
 
 import io
@@ -28,6 +28,12 @@ class _PatchNet(NeuralNet):
     Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
     ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
     the random patch positions and of the shuffling).
+
+    skorch's ``partial_fit`` swallows a ``KeyboardInterrupt`` raised in the training
+    loop (it stops and keeps the weights reached so far). ``fit_loop`` records it in
+    ``interrupted_`` (the epochs completed, or None) before skorch swallows it, so that
+    :class:`~sklearn_music.ConvEmbedder` can raise it again or keep the net, as its
+    ``on_interrupt`` asks.
     """
 
     def __init__(
@@ -52,6 +58,14 @@ class _PatchNet(NeuralNet):
         self.sequence_length = sequence_length
         self.aggregate = aggregate
         self.patch_seed = patch_seed
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self.interrupted_ = None
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = sum("train_loss" in row for row in self.history)
+            raise
 
     def get_dataset(self, X, y=None):
         if isinstance(X, _TrackData):
