@@ -325,6 +325,11 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"X has shape {X.shape}; expected (n_tracks, n_mels, n_frames), "
                 "(n_tracks, n_mels) or a list of (n_mels, n_frames_i) arrays"
             )
+        if X.shape[1] == 0 or X.shape[2] == 0:
+            raise ValueError(
+                f"X has shape {X.shape} (n_tracks, n_mels, n_frames); a spectrogram "
+                "needs at least one mel band and one frame"
+            )
         X = X.astype(np.float32, copy=False)
         return list(X)
 
