@@ -23,6 +23,7 @@ relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,11 +46,38 @@ def _collection(music_dir, *, labeled):
     music_dir = Path(music_dir)
     found = load_audio_folder(music_dir, labeled=labeled)
     files = [Path(f) for f in found.filenames]
-    ids = [f.relative_to(music_dir).as_posix() for f in files]
+    ids = [_escape_id(f.relative_to(music_dir).as_posix()) for f in files]
     labels = None
     if labeled:
         labels = [found.target_names[t] for t in found.target]
     return files, ids, labels
+
+
+def _escape_id(name):
+    """A file name's bytes that are not UTF-8 (lone surrogates in Python) as ``\\xNN``.
+
+    Such ids could be neither saved nor printed; the escaped form is kept in the
+    model and the store, and TRACK arguments are escaped the same way.
+    """
+    if name.isascii():
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _check_output(path, what):
+    """Fail before any work when ``path`` cannot be written (folder missing...)."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise CommandError(f"cannot write the {what} to {str(path)!r}: it is a folder")
+    if not folder.is_dir():
+        raise CommandError(
+            f"cannot write the {what} to {str(path)!r}: the folder {str(folder)!r} does not exist"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(
+            f"cannot write the {what} to {str(path)!r}: the folder {str(folder)!r} is not writable"
+        )
 
 
 def _progress(iterable, verbose, **kwargs):
@@ -83,6 +111,7 @@ def _open_store(path):
 
 
 def _track_key(store, track):
+    track = _escape_id(track)
     if store.id_type is int:
         try:
             return int(track)
@@ -108,6 +137,7 @@ def _cmd_fit(args):
     from . import ConvEmbedder, MelSpectrogramTransformer, NearestTracks
     from .persistence import save_model
 
+    _check_output(args.model, "model")
     files, ids, labels = _collection(args.music_dir, labeled=not args.unlabeled)
     if args.unlabeled:
         # stand-in task "track": every track is its own class, so the network
@@ -195,6 +225,7 @@ def _cmd_index(args):
     from .persistence import load_model
     from .store import SimilarityStore
 
+    _check_output(args.store, "store")
     model = _load(args.model, load_model)
     if not isinstance(model, Pipeline) or len(model) < 2:
         raise CommandError(

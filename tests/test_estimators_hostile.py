@@ -46,7 +46,8 @@ def test_mixed_or_missing_track_ids_are_refused(ids, match):
         ([None, None], r"y\[0\] is None"),
         (["a", 1], r"y\[1\]=1 is int but y\[0\]='a' is str"),
         (np.array(["a", 1], dtype=object), r"y\[1\]=1 is int"),
-        ([1.0, np.nan], "NaN"),
+        ([1.0, np.nan], r"y\[1\] is nan"),
+        (np.array([1.0, np.nan]), "NaN"),
     ],
 )
 def test_mixed_or_missing_labels_are_refused(y, match):
