@@ -509,17 +509,18 @@ class NearestTracks(BaseEstimator):
                 f"history must be a sequence of track ids, got {type(history).__name__} {history!r}"
             )
         history = list(history)
-        several = len(history) > 0 and all(
-            isinstance(h, (list, tuple, np.ndarray)) for h in history
-        )
+        nested = [isinstance(h, (list, tuple, np.ndarray)) for h in history]
+        several = len(history) > 0 and all(nested)
+        if any(nested) and not several:
+            i = nested.index(False)
+            raise TypeError(
+                f"history[{i}]={history[i]!r} is a single id but history[{nested.index(True)}]"
+                " is a sequence: pass one history (a sequence of ids) or a list of "
+                "histories (each a sequence of ids)"
+            )
         users = history if several else [history]
         out = []
         for u, hist in enumerate(users):
-            if isinstance(hist, (str, bytes)):  # one listener's history given as a string
-                raise TypeError(
-                    f"the history of user {u} is the string {hist!r}; a history is a "
-                    "sequence of track ids"
-                )
             rows = self._rows(list(hist), u)
             if not rows:
                 raise ValueError(f"the history of user {u} is empty")
