@@ -134,11 +134,13 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     verbose : int, default=0
         ``> 0`` prints skorch's table of epochs.
     on_interrupt : {"raise", "keep"}, default="raise"
-        What a ``KeyboardInterrupt`` (Ctrl-C) during training does. ``"raise"``:
+        What Ctrl-C (SIGINT) during training does. ``"raise"``:
         :meth:`fit` raises it and the estimator is left exactly as it was before
         the call (unfitted, or with its previous fit intact). ``"keep"``: stop
         training and keep the net as it is, like skorch does; :meth:`fit` returns
-        normally and warns how many epochs were completed.
+        normally and warns how many epochs were completed. (A callback that raises
+        ``KeyboardInterrupt`` to end training, as skorch's ``EarlyStopping`` does,
+        still ends it quietly.)
 
     Attributes
     ----------
@@ -386,7 +388,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _fit(self, X, y):
         from ._modules import MultiHeadNet, MultiTargetLoss
-        from ._net import _PatchNet, _torch_context
+        from ._net import _PatchNet, _SigintWatch, _torch_context
 
         self._check_fit_params()
         specs = self._check_X(X, reset=True)
@@ -412,8 +414,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             **opt_kwargs,
         )
         with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
-            net.fit(data, y=None)
-        self._check_interrupted(net)
+            with _SigintWatch() as sigint:
+                net.fit(data, y=None)
+        if sigint.received:
+            self._interrupted(net)
         self.net_ = net
         self._net_init = net_init
         self.targets_ = [
@@ -426,11 +430,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._n_features_out = self.embedding_dim
         return self
 
-    def _check_interrupted(self, net):
-        """Raise the ``KeyboardInterrupt`` that skorch swallowed, or warn and keep."""
-        done = getattr(net, "interrupted_", None)
-        if done is None:
-            return
+    def _interrupted(self, net):
+        """Raise the Ctrl-C's ``KeyboardInterrupt`` that skorch swallowed, or warn."""
+        done = sum("train_loss" in row for row in net.history)
         what = f"ConvEmbedder.fit was interrupted after {done} of {self.max_epochs} epochs"
         if self.on_interrupt == "raise":
             raise KeyboardInterrupt(

@@ -3,12 +3,14 @@
 This module imports torch and skorch at its top; :class:`~sklearn_music.ConvEmbedder`
 imports it inside its methods, so that ``import sklearn_music`` stays light. The net is
 customised only through skorch's documented hooks: ``get_dataset``, ``get_iterator``,
-``get_loss``, ``initialize_module`` and ``fit_loop``.
+``get_loss`` and ``initialize_module``.
 """
 
 import io
 import json
 import os
+import signal
+import threading
 import warnings
 from contextlib import contextmanager
 
@@ -28,12 +30,6 @@ class _PatchNet(NeuralNet):
     Extra parameters: ``patch_frames``, ``patch_hop``, ``patches_per_track``,
     ``pad_mode``, ``sequence_length``, ``aggregate`` and ``patch_seed`` (seed of
     the random patch positions and of the shuffling).
-
-    skorch's ``partial_fit`` swallows a ``KeyboardInterrupt`` raised in the training
-    loop (it stops and keeps the weights reached so far). ``fit_loop`` records it in
-    ``interrupted_`` (the epochs completed, or None) before skorch swallows it, so that
-    :class:`~sklearn_music.ConvEmbedder` can raise it again or keep the net, as its
-    ``on_interrupt`` asks.
     """
 
     def __init__(
@@ -58,14 +54,6 @@ class _PatchNet(NeuralNet):
         self.sequence_length = sequence_length
         self.aggregate = aggregate
         self.patch_seed = patch_seed
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self.interrupted_ = None
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            self.interrupted_ = sum("train_loss" in row for row in self.history)
-            raise
 
     def get_dataset(self, X, y=None):
         if isinstance(X, _TrackData):
@@ -122,6 +110,39 @@ class _PatchNet(NeuralNet):
             if isinstance(m, torch.nn.Conv1d):
                 torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         return self
+
+
+class _SigintWatch:
+    """Note a SIGINT (Ctrl-C) received while active; its KeyboardInterrupt still raises.
+
+    skorch's ``partial_fit`` swallows every ``KeyboardInterrupt`` of the training loop,
+    both a user's Ctrl-C and the one its callbacks raise to stop training
+    (``EarlyStopping``); ``received`` tells them apart. Only the main thread can
+    install a handler (signals are delivered there); elsewhere nothing is watched.
+    """
+
+    def __init__(self):
+        self.received = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        old = signal.getsignal(signal.SIGINT)
+        if not callable(old):  # ignored, default action or not set from Python
+            return self
+
+        def handler(signum, frame):
+            self.received = True
+            old(signum, frame)
+
+        self._old = old
+        signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 @contextmanager

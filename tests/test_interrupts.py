@@ -168,14 +168,14 @@ def test_sigint_with_on_interrupt_keep_returns_the_partial_net():
     assert 1 <= report["epochs"] < 100000
 
 
-def test_interrupt_from_a_callback_restores_the_state(rng):
-    """The same path without a signal: a callback raises KeyboardInterrupt."""
+def test_sigint_in_process_restores_the_state(rng):
+    """The same path in this process: a callback sends SIGINT to it after 2 epochs."""
     from skorch.callbacks import Callback
 
     class CtrlC(Callback):
         def on_epoch_end(self, net, **kwargs):
             if len(net.history) == 2:
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
 
     X = rng.normal(size=(6, 4, 20)).astype(np.float32)
     y = np.array([0, 1] * 3)
@@ -196,11 +196,34 @@ def test_interrupt_from_a_callback_restores_the_state(rng):
     with pytest.raises(ValueError, match="mel bands"):
         emb.fit([np.ones((4, 20)), np.ones((5, 20))], [0, 1])
     np.testing.assert_array_equal(emb.transform(X), before)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_callback_stopping_training_is_not_an_interrupt(rng):
+    """skorch's idiom: a callback raises KeyboardInterrupt to end training (as
+    EarlyStopping does); without a SIGINT that is a normal end, no error, no warning."""
+    from skorch.callbacks import Callback
+
+    class StopAt2(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    X = rng.normal(size=(6, 4, 20)).astype(np.float32)
+    y = np.array([0, 1] * 3)
+    emb = ConvEmbedder(
+        embedding_dim=2,
+        n_filters=2,
+        patch_frames=9,
+        hidden_units=(4,),
+        max_epochs=50,
+        callbacks=[StopAt2()],
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert ConvEmbedder(max_epochs=1, random_state=0, **params).fit(X, y).on_interrupt == (
-            "raise"
-        )
+        emb.fit(X, y)
+    assert len(emb.net_.history) == 2
 
 
 @pytest.fixture(scope="module")
