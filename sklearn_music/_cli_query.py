@@ -29,12 +29,23 @@ class QueryError(Exception):
     """A query the command line cannot answer; the message says why."""
 
 
+def escape_id(name):
+    """A file name's bytes that are not UTF-8 (lone surrogates in Python) as ``\\xNN``.
+
+    Such ids could be neither saved nor printed; the escaped form is kept in the
+    model and the store, and TRACK arguments are escaped the same way.
+    """
+    if name.isascii():
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def resolve(store, text):
     """``("id", track_id)`` for a stored id, ``("file", path)`` for a file, or raise."""
-    key = text
+    key = escape_id(text)
     if store.id_type is int:
         try:
-            key = int(text)
+            key = int(key)
         except ValueError:
             key = None
     if key is not None and key in store:

@@ -12,6 +12,7 @@ torch, skorch and ``_net`` are imported inside the methods that need them, so th
 """
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -148,6 +149,14 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         split: the same value gives identical results on the CPU.
     verbose : int, default=0
         ``> 0`` prints skorch's table of epochs.
+    on_interrupt : {"raise", "keep"}, default="raise"
+        What Ctrl-C (SIGINT) during training does. ``"raise"``:
+        :meth:`fit` raises it and the estimator is left exactly as it was before
+        the call (unfitted, or with its previous fit intact). ``"keep"``: stop
+        training and keep the net as it is, like skorch does; :meth:`fit` returns
+        normally and warns how many epochs were completed. (A callback that raises
+        ``KeyboardInterrupt`` to end training, as skorch's ``EarlyStopping`` does,
+        still ends it quietly.)
 
     Attributes
     ----------
@@ -248,6 +257,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "on_interrupt": [StrOptions({"raise", "keep"})],
     }
 
     def __init__(
@@ -284,6 +294,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         n_jobs=None,
         random_state=None,
         verbose=0,
+        on_interrupt="raise",
     ):
         self.embedding_dim = embedding_dim
         self.patch_frames = patch_frames
@@ -316,6 +327,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.on_interrupt = on_interrupt
 
     # ---------------------------------------------------------------- input checks
     def _check_X(self, X, *, reset):
@@ -340,6 +352,11 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(
                 f"X has shape {X.shape}; expected (n_tracks, n_mels, n_frames), "
                 "(n_tracks, n_mels) or a list of (n_mels, n_frames_i) arrays"
+            )
+        if X.shape[1] == 0 or X.shape[2] == 0:
+            raise ValueError(
+                f"X has shape {X.shape} (n_tracks, n_mels, n_frames); a spectrogram "
+                "needs at least one mel band and one frame"
             )
         X = X.astype(np.float32, copy=False)
         return list(X)
@@ -384,9 +401,26 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         -------
         self : ConvEmbedder
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            If training is interrupted (Ctrl-C) and ``on_interrupt="raise"``. Then,
+            as after any error in ``fit``, the estimator keeps the state it had
+            before the call: a new estimator stays unfitted, a fitted one keeps its
+            previous fit (no mixture of old and new attributes).
         """
+        saved = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit(self, X, y):
         from ._modules import MultiHeadNet, MultiTargetLoss
-        from ._net import _PatchNet, _torch_context
+        from ._net import _PatchNet, _SigintWatch, _torch_context
 
         self._check_fit_params(y)
         specs = self._check_X(X, reset=True)
@@ -417,7 +451,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             **opt_kwargs,
         )
         with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
-            net.fit(data, y=None)
+            with _SigintWatch() as sigint:
+                net.fit(data, y=None)
+        if sigint.received:
+            self._interrupted(net)
         self.net_ = net
         self._net_init = net_init
         self.targets_ = [
@@ -433,6 +470,21 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _contrastive_weight(self, y):
         """Weight of the contrastive loss: 1 without targets, else the parameter."""
         return 1.0 if y is None else float(self.contrastive_weight)
+
+    def _interrupted(self, net):
+        """Raise the Ctrl-C's ``KeyboardInterrupt`` that skorch swallowed, or warn."""
+        done = sum("train_loss" in row for row in net.history)
+        what = f"ConvEmbedder.fit was interrupted after {done} of {self.max_epochs} epochs"
+        if self.on_interrupt == "raise":
+            raise KeyboardInterrupt(
+                f"{what}; the estimator is left as it was before fit "
+                "(on_interrupt='keep' keeps the partly trained net instead)"
+            )
+        warnings.warn(
+            f"{what}; keeping the partly trained net (on_interrupt='keep')",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _check_fit_params(self, y):
         """Checks between parameters that ``_parameter_constraints`` cannot express."""
@@ -677,6 +729,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def __setstate__(self, state):
         """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
         state = dict(state)
+        state.setdefault("on_interrupt", "raise")  # saved before 0.2
         weights = state.pop("_net_weights", None)
         history = state.pop("_net_history", None)
         super().__setstate__(state)

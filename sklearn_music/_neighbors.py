@@ -18,6 +18,7 @@ from ._nndescent import (
     vectors_from_index,
 )
 from .metrics import precision_at_k
+from .utils._checks import check_nonzero_rows, check_one_kind
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["NearestTracks"]
@@ -210,6 +211,8 @@ class NearestTracks(BaseEstimator):
         self : NearestTracks
             The fitted index.
         """
+        if y is not None:
+            check_one_kind(y, what="y", noun="label")
         if y is None:
             X = validate_data(self, X, dtype=[np.float64, np.float32])
         else:
@@ -229,7 +232,11 @@ class NearestTracks(BaseEstimator):
             algorithm = self.algorithm
 
         # the searched vectors: L2-normalised here for cosine, whatever the backend
-        vectors = normalize(X) if self.metric == "cosine" else X.copy()
+        if self.metric == "cosine":
+            check_nonzero_rows(X, what="X")
+            vectors = normalize(X)
+        else:
+            vectors = X.copy()
         if algorithm == "brute":
             self.vectors_ = vectors
             self.index_ = vectors
@@ -304,6 +311,7 @@ class NearestTracks(BaseEstimator):
         else:
             Q = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             if self.metric == "cosine":
+                check_nonzero_rows(Q, what="X")
                 Q = normalize(Q)
         if self.algorithm_ == "brute":
             dist, ind = self._brute(Q, k, exclude_self)
@@ -492,11 +500,24 @@ class NearestTracks(BaseEstimator):
         if aggregate not in ("mean", "max"):
             raise ValueError(f"aggregate={aggregate!r} must be 'mean' or 'max'")
         if isinstance(history, (str, bytes)):
-            raise TypeError(f"history must be a sequence of track ids, got the string {history!r}")
+            raise TypeError(
+                f"history must be a sequence of track ids, got the string {history!r}; "
+                f"pass [{history!r}] for a history of one track"
+            )
+        if not hasattr(history, "__iter__"):
+            raise TypeError(
+                f"history must be a sequence of track ids, got {type(history).__name__} {history!r}"
+            )
         history = list(history)
-        several = len(history) > 0 and all(
-            isinstance(h, (list, tuple, np.ndarray)) for h in history
-        )
+        nested = [isinstance(h, (list, tuple, np.ndarray)) for h in history]
+        several = len(history) > 0 and all(nested)
+        if any(nested) and not several:
+            i = nested.index(False)
+            raise TypeError(
+                f"history[{i}]={history[i]!r} is a single id but history[{nested.index(True)}]"
+                " is a sequence: pass one history (a sequence of ids) or a list of "
+                "histories (each a sequence of ids)"
+            )
         users = history if several else [history]
         out = []
         for u, hist in enumerate(users):
@@ -515,6 +536,11 @@ class NearestTracks(BaseEstimator):
         V = self.vectors_[rows]
         if aggregate == "mean":
             queries = V.mean(axis=0, keepdims=True)
+            if self.metric == "cosine" and not np.any(queries):
+                raise ValueError(
+                    "the history's unit vectors sum to zero: no direction to recommend "
+                    "(use aggregate='max')"
+                )
         else:
             queries = V
         # candidates: enough neighbours of each query to fill n after exclusion
@@ -581,7 +607,13 @@ def _check_track_ids(track_ids, n):
     """The fitted tracks' ids: ``track_ids`` checked, or ``0 .. n - 1``."""
     if track_ids is None:
         return np.arange(n)
+    if isinstance(track_ids, (str, bytes)):
+        raise TypeError(f"track_ids must be a sequence of ids, got the string {track_ids!r}")
+    check_one_kind(track_ids, what="track_ids", noun="id")
     ids = np.asarray(track_ids)
+    if ids.dtype.kind == "f" and np.isnan(ids).any():
+        i = int(np.flatnonzero(np.isnan(ids))[0]) if ids.ndim == 1 else "..."
+        raise ValueError(f"track_ids[{i}] is NaN: every track needs an id")
     if ids.ndim != 1 or ids.shape[0] != n:
         raise ValueError(f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X")
     uniq, counts = np.unique(ids, return_counts=True)

@@ -11,6 +11,8 @@ import json
 import math
 import os
 import pickle
+import signal
+import threading
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -143,6 +145,39 @@ class _PatchNet(NeuralNet):
             if isinstance(m, torch.nn.Conv1d):
                 torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         return self
+
+
+class _SigintWatch:
+    """Note a SIGINT (Ctrl-C) received while active; its KeyboardInterrupt still raises.
+
+    skorch's ``partial_fit`` swallows every ``KeyboardInterrupt`` of the training loop,
+    both a user's Ctrl-C and the one its callbacks raise to stop training
+    (``EarlyStopping``); ``received`` tells them apart. Only the main thread can
+    install a handler (signals are delivered there); elsewhere nothing is watched.
+    """
+
+    def __init__(self):
+        self.received = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        old = signal.getsignal(signal.SIGINT)
+        if not callable(old):  # ignored, default action or not set from Python
+            return self
+
+        def handler(signum, frame):
+            self.received = True
+            old(signum, frame)
+
+        self._old = old
+        signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 @contextmanager

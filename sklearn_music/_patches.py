@@ -12,6 +12,8 @@ here is an estimator, skorch is not imported and torch only inside
 
 import numpy as np
 
+from .utils._checks import check_one_kind
+
 
 def _is_ragged_sequence(X):
     """True for a list / tuple / 1-D object array whose items are all 2-D arrays."""
@@ -20,7 +22,20 @@ def _is_ragged_sequence(X):
             return False
     elif not isinstance(X, (list, tuple)):
         return False
-    return len(X) > 0 and all(getattr(x, "ndim", None) == 2 for x in X)
+    if len(X) == 0:
+        raise ValueError(
+            "X is empty: ConvEmbedder needs at least one track (a 3-D array or a list "
+            "of (n_mels, n_frames) spectrograms)"
+        )
+    ndims = [getattr(x, "ndim", None) for x in X]
+    if 2 in ndims and any(d != 2 for d in ndims):
+        i = next(i for i, d in enumerate(ndims) if d != 2)
+        shape = getattr(X[i], "shape", type(X[i]).__name__)
+        raise ValueError(
+            f"X[{i}] is {shape} but X[{ndims.index(2)}] is a 2-D spectrogram; every item "
+            "of a list X must be a 2-D (n_mels, n_frames) array"
+        )
+    return 2 in ndims
 
 
 def _ragged_spectrograms(X):
@@ -253,6 +268,9 @@ def _encode_targets(y, n_samples, target_weights):
     """
     if y is None:
         raise ValueError("ConvEmbedder requires y to be passed, but the target y is None.")
+    for name, values in y.items() if isinstance(y, dict) else [("y", y)]:
+        if getattr(values, "ndim", 1) == 1 and not hasattr(values, "columns"):
+            check_one_kind(values, what=name if name == "y" else f"y[{name!r}]", noun="target")
     if isinstance(y, dict):
         items = list(y.items())
     elif hasattr(y, "columns") and hasattr(y, "iloc"):  # DataFrame

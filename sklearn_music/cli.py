@@ -33,6 +33,7 @@ Progress goes to stderr, one named bar per stage, when stderr is a terminal
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class CommandError(Exception):
 # --------------------------------------------------------------------------- #
 def _collection(music_dir, *, labeled):
     """(files, ids, labels) of a music folder; ids are paths relative to it."""
+    from ._cli_query import escape_id
     from .datasets import load_audio_folder
 
     music_dir = Path(music_dir)
@@ -58,11 +60,27 @@ def _collection(music_dir, *, labeled):
     except ValueError as exc:  # the library's advice, in the command line's words
         raise CommandError(str(exc).replace("pass labeled=False", "pass --unlabeled")) from None
     files = [Path(str(f)) for f in found.filenames]
-    ids = [f.relative_to(music_dir).as_posix() for f in files]
+    ids = [escape_id(f.relative_to(music_dir).as_posix()) for f in files]
     labels = None
     if labeled:
         labels = [str(found.target_names[t]) for t in found.target]
     return files, ids, labels
+
+
+def _check_output(path, what):
+    """Fail before any work when ``path`` cannot be written (folder missing...)."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise CommandError(f"cannot write the {what} to {str(path)!r}: it is a folder")
+    if not folder.is_dir():
+        raise CommandError(
+            f"cannot write the {what} to {str(path)!r}: the folder {str(folder)!r} does not exist"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(
+            f"cannot write the {what} to {str(path)!r}: the folder {str(folder)!r} is not writable"
+        )
 
 
 def _progress(args):
@@ -126,6 +144,7 @@ def _cmd_fit(args):
     from ._query import quiet
     from .persistence import save_model
 
+    _check_output(args.model, "model")
     _check_device(args.device)
     progress = _progress(args)
     files, ids, labels = _collection(args.music_dir, labeled=not args.unlabeled)
@@ -229,6 +248,7 @@ def _cmd_index(args):
 
     from .store import SimilarityStore
 
+    _check_output(args.store, "store")
     _check_device(args.device)
     progress = _progress(args)
     embedder = _load_pipeline(args)[:-1]

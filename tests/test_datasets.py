@@ -526,6 +526,122 @@ def test_fetch_gtzan_rejects_links(tmp_path, server):
     assert _leftovers(home / "gtzan") == []
 
 
+class _LyingHandler(http.server.BaseHTTPRequestHandler):
+    """Announces the whole archive, sends its first half, then closes the connection."""
+
+    body = b""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body[: len(self.body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture
+def lying_server(tmp_path):
+    """127.0.0.1 server whose every answer is cut to half its Content-Length."""
+    sha = _make_archive(tmp_path / "full.tar.gz")
+    handler = type("Handler", (_LyingHandler,), {"body": (tmp_path / "full.tar.gz").read_bytes()})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/genres.tar.gz", sha
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.mark.parametrize("checksum", [None, "sha"])
+def test_fetch_gtzan_short_body_with_lying_content_length(tmp_path, lying_server, checksum):
+    url, sha = lying_server
+    home = tmp_path / "home"
+    with pytest.raises(OSError) as info:
+        fetch_gtzan(data_home=home, url=url, checksum=sha if checksum else None)
+    message = str(info.value)
+    assert url in message
+    assert "stopped after" in message and "bytes the server announced" in message
+    assert _leftovers(home / "gtzan") == []
+
+
+def _truncated_archive(root):
+    _make_archive(root / "full.tar.gz")
+    data = (root / "full.tar.gz").read_bytes()
+    (root / "genres.tar.gz").write_bytes(data[: len(data) // 2])
+
+
+def _html_page(root):
+    (root / "genres.tar.gz").write_bytes(
+        b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>...</body></html>\n"
+    )
+
+
+def _not_a_tar(root):
+    (root / "genres.tar.gz").write_bytes(bytes(range(256)) * 40)
+
+
+def _gzip_of_text(root):
+    import gzip
+
+    (root / "genres.tar.gz").write_bytes(gzip.compress(b"plain text, not a tar" * 100))
+
+
+@pytest.mark.parametrize(
+    "make, cause",
+    [
+        (_truncated_archive, "truncated or not a tar archive"),
+        (_html_page, "HTML or XML page"),
+        (_not_a_tar, "truncated or not a tar archive"),
+        (_gzip_of_text, "truncated or not a tar archive"),
+    ],
+    ids=["truncated", "html", "random-bytes", "gzip-of-text"],
+)
+def test_fetch_gtzan_unreadable_archive_names_file_url_and_cause(tmp_path, server, make, cause):
+    root, base, _, _ = server
+    make(root)
+    home = tmp_path / "home"
+    url = f"{base}/genres.tar.gz"
+    with pytest.raises(OSError) as info:
+        fetch_gtzan(data_home=home, url=url, checksum=None)  # served whole: no short read
+    message = str(info.value)
+    assert cause in message and url in message and "genres.tar.gz" in message
+    assert "file://" in message  # what to do
+    assert _leftovers(home / "gtzan") == []
+
+
+def test_fetch_gtzan_unreachable_host_names_host_cache_and_mirror(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port on 127.0.0.1 where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = tmp_path / "home"
+    url = f"http://127.0.0.1:{port}/genres.tar.gz"
+    with pytest.raises(OSError) as info:
+        fetch_gtzan(data_home=home, url=url, checksum=None, timeout=5)
+    message = str(info.value)
+    assert f"Could not download {url} from '127.0.0.1'" in message
+    assert "refused" in message.lower()
+    assert str(home / "gtzan") in message and "file:///path/to/genres.tar.gz" in message
+    assert "mirror" in message
+    assert _leftovers(home / "gtzan") == []
+
+
+def test_fetch_gtzan_missing_local_copy(tmp_path):
+    home = tmp_path / "home"
+    url = (tmp_path / "nowhere" / "genres.tar.gz").as_uri()
+    with pytest.raises(OSError, match="Could not download .*nowhere"):
+        fetch_gtzan(data_home=home, url=url, checksum=None)
+    assert _leftovers(home / "gtzan") == []
+
+
 def test_fetch_gtzan_bad_checksum_spec(tmp_path):
     with pytest.raises(ValueError, match="algorithm 'crc' is not supported"):
         fetch_gtzan(data_home=tmp_path, url="http://127.0.0.1:9/x", checksum=("crc", "0"))

@@ -1,10 +1,14 @@
 """Data home, verified downloads and safe unpacking shared by the fetchers."""
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
+import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from ..utils._atomic import atomic_write
@@ -114,9 +118,11 @@ def _copy_stream(resp, out, hasher, *, desc, verbose):
         from tqdm.auto import tqdm
 
         progress = tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=desc)
+    received = 0
     try:
         while chunk := resp.read(_CHUNK):
             out.write(chunk)
+            received += len(chunk)
             if hasher is not None:
                 hasher.update(chunk)
             if progress is not None:
@@ -124,6 +130,7 @@ def _copy_stream(resp, out, hasher, *, desc, verbose):
     finally:
         if progress is not None:
             progress.close()
+    return received, int(total) if total and total.isdigit() else None
 
 
 def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
@@ -139,8 +146,21 @@ def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(target, suffix=".part") as tmp:
         hasher = hashlib.new(expected[0]) if expected else None
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            _copy_stream(resp, out, hasher, desc=f"Downloading {target.name}", verbose=verbose)
+        try:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                received, declared = _copy_stream(
+                    resp, out, hasher, desc=f"Downloading {target.name}", verbose=verbose
+                )
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            if isinstance(exc, OSError) and exc.filename is not None:
+                raise  # the cache folder itself: the error names the file
+            raise OSError(_network_error(url, target, exc)) from exc
+        if declared is not None and received < declared:
+            raise OSError(
+                f"Download of {url} stopped after {received} of the {declared} bytes "
+                "the server announced (connection cut?); the partial file was deleted. "
+                "Fetch again, or pass a mirror's url or a local copy as a file:// url."
+            )
         if hasher is not None and hasher.hexdigest() != expected[1]:
             raise OSError(
                 f"Download of {url} has {expected[0]} checksum {hasher.hexdigest()}, "
@@ -148,6 +168,22 @@ def _download(url, target, *, checksum=None, timeout=60.0, verbose=False):
                 "it was deleted."
             )
     return target
+
+
+def _network_error(url, target, exc):
+    """A download error's message: the URL, the host, the cause and what to do."""
+    if isinstance(exc, urllib.error.HTTPError):
+        cause = f"HTTP error {exc.code} {exc.reason}"
+    elif isinstance(exc, urllib.error.URLError):
+        cause = str(exc.reason)
+    else:
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    host = urllib.parse.urlsplit(url).hostname or url
+    return (
+        f"Could not download {url} from {host!r}: {cause}. Check the network, or "
+        f"download the archive yourself and pass url='file:///path/to/{target.name}' "
+        f"(or the url of a mirror); it is kept in the cache folder {str(target.parent)!r}."
+    )
 
 
 def _check_member(member, dest):
@@ -165,19 +201,44 @@ def _check_member(member, dest):
         raise OSError(f"Archive member {name!r} points outside the extraction folder.")
 
 
-def _extract_tar(archive, dest):
+def _extract_tar(archive, dest, *, source=None):
     """Extract a tar archive into the new folder ``dest`` safely and atomically.
 
     Every member is checked first (no absolute path, no ``..``, no link, no device);
     extraction then uses ``tarfile``'s ``"data"`` filter as a second guard. The archive
     is unpacked into a hidden temporary folder next to ``dest`` and renamed to ``dest``
-    only when complete; on failure the temporary folder is removed.
+    only when complete; on failure the temporary folder is removed. An unreadable
+    archive (truncated, an HTML page, not a tar) raises an :class:`OSError` naming
+    ``archive`` and ``source`` (its URL).
     """
     dest = Path(dest)
     with atomic_write(dest, suffix=".part", directory=True) as tmp:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member, tmp)
-            tar.extractall(tmp, members=members, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                members = tar.getmembers()
+                for member in members:
+                    _check_member(member, tmp)
+                tar.extractall(tmp, members=members, filter="data")
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            if isinstance(exc, OSError) and (
+                exc.errno is not None or str(exc).startswith("Archive member")
+            ):
+                raise  # a system error (disk full...) or an unsafe member: named already
+            raise OSError(_archive_error(archive, source, exc)) from exc
     return dest
+
+
+def _archive_error(archive, source, exc):
+    """An unreadable archive's message: which file, from where, why, what to do."""
+    with open(archive, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        cause = "it is an HTML or XML page (an error or login page?), not a tar archive"
+    else:
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        cause = f"it is truncated or not a tar archive ({cause})"
+    origin = f" downloaded from {source}" if source else ""
+    return (
+        f"Cannot unpack {str(archive)!r}{origin}: {cause}. The file was deleted; fetch "
+        "again, or pass a mirror's url or a local copy as a file:// url."
+    )

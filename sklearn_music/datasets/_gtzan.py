@@ -138,8 +138,12 @@ default="24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6"
     ------
     OSError
         If the data set is not cached and ``download_if_missing`` is False, if the
-        download fails or its checksum differs, or if the archive is unsafe (a member
-        that points outside the cache, a link) or has no genre folders.
+        download fails (the message names the URL, its host, the cause and the cache
+        folder), stops short of the announced size or its checksum differs, if the
+        archive cannot be unpacked (truncated, an HTML page, not a tar archive; the
+        message names the file and the URL) or is unsafe (a member that points
+        outside the cache, a link), or if it has no genre folders. Nothing partial is
+        left in the cache.
     ValueError
         If ``subset`` names a genre that is not in the collection.
 
@@ -193,7 +197,7 @@ default="24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6"
         if not archive.is_file():
             _download(url, archive, checksum=checksum, timeout=timeout, verbose=verbose)
         try:
-            _extract_tar(archive, unpacked)
+            _extract_tar(archive, unpacked, source=url)
         finally:
             # A verified archive that fails to unpack is unusable too: never keep it.
             archive.unlink(missing_ok=True)

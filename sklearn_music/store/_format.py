@@ -11,6 +11,8 @@ import zlib
 
 import numpy as np
 
+from ..utils._checks import check_nonzero_rows
+
 FORMAT = "sklearn_music.SimilarityStore"
 FORMAT_VERSION = 2  # 2: CRC-32 of every row and of the meta values; 1 (0.1.0): none
 METRICS = ("cosine", "euclidean")
@@ -105,10 +107,7 @@ def check_vectors(vectors, *, dim=None, metric="cosine", what="vectors"):
             f"{int((~finite).sum())} row(s) in all"
         )
     if metric == "cosine":
-        zero = ~np.any(X != 0, axis=1)
-        if zero.any():
-            row = int(np.flatnonzero(zero)[0])
-            raise ValueError(f"{what} row {row} is all zeros; its cosine similarity is undefined")
+        check_nonzero_rows(X, what=what)
     return np.ascontiguousarray(X)
 
 

@@ -44,7 +44,13 @@ _EMBEDDER_XFAIL = {}
 # the checks' data are small, so algorithm="auto" searches exactly ("brute"); the
 # approximate index is compared with sklearn's NearestNeighbors in test_neighbors.py
 _NEIGHBORS_PARAMS = {"n_neighbors": 3}
-_NEIGHBORS_XFAIL = {}
+_NEIGHBORS_XFAIL = {
+    "check_estimators_dtypes": (
+        "metric='cosine' (the default) refuses an all-zero track vector, whose cosine "
+        "similarity is undefined, as SimilarityStore does; this check's integer casts "
+        "of uniform(0, 3) data contain all-zero rows"
+    ),
+}
 
 # --- ImplicitFactors -----------------------------------------------------------
 _FACTORS_PARAMS = {"n_factors": 2, "iterations": 3, "random_state": 0}
