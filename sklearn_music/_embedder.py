@@ -11,8 +11,6 @@ torch, skorch and ``_net`` are imported inside the methods that need them, so th
 ``import sklearn_music`` stays light.
 """
 
-import copy
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,8 +30,7 @@ from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 __all__ = ["ConvEmbedder"]
 
 
-_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
-_PROJECTION_DIM = 64  # output of the contrastive projection head
+_OPTIMIZERS = ("adam", "adamw", "sgd")  # torch.optim classes: see _net._OPTIMIZERS
 
 
 # --------------------------------------------------------------------------------------
@@ -420,9 +417,18 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _fit(self, X, y):
         from ._modules import MultiHeadNet, MultiTargetLoss
-        from ._net import _PatchNet, _SigintWatch, _torch_context
+        from ._net import (
+            _PatchNet,
+            _SigintWatch,
+            _torch_context,
+            check_fit_params,
+            net_callbacks,
+            net_init_params,
+            net_optimizer,
+            raise_interrupted,
+        )
 
-        self._check_fit_params(y)
+        check_fit_params(self, y)
         specs = self._check_X(X, reset=True)
         if y is None:
             targets, Y = [], np.zeros((len(specs), 0), dtype=np.float32)
@@ -437,9 +443,9 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
         # Everything the net needs to be rebuilt for inference, as plain data: it is
         # what pickling stores next to the weights (see __getstate__).
-        net_init = self._net_init_params(targets, Y, patch_seed, y is None)
-        optimizer, opt_kwargs = self._optimizer()
-        callbacks = self._fit_callbacks()
+        net_init = net_init_params(self, targets, Y, patch_seed, y is None)
+        optimizer, opt_kwargs = net_optimizer(self)
+        callbacks = net_callbacks(self)
         net = _PatchNet(
             MultiHeadNet,
             MultiTargetLoss,
@@ -454,7 +460,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             with _SigintWatch() as sigint:
                 net.fit(data, y=None)
         if sigint.received:
-            self._interrupted(net)
+            raise_interrupted(self, net)
         self.net_ = net
         self._net_init = net_init
         self.targets_ = [
@@ -471,57 +477,6 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """Weight of the contrastive loss: 1 without targets, else the parameter."""
         return 1.0 if y is None else float(self.contrastive_weight)
 
-    def _interrupted(self, net):
-        """Raise the Ctrl-C's ``KeyboardInterrupt`` that skorch swallowed, or warn."""
-        done = sum("train_loss" in row for row in net.history)
-        what = f"ConvEmbedder.fit was interrupted after {done} of {self.max_epochs} epochs"
-        if self.on_interrupt == "raise":
-            raise KeyboardInterrupt(
-                f"{what}; the estimator is left as it was before fit "
-                "(on_interrupt='keep' keeps the partly trained net instead)"
-            )
-        warnings.warn(
-            f"{what}; keeping the partly trained net (on_interrupt='keep')",
-            UserWarning,
-            stacklevel=4,
-        )
-
-    def _check_fit_params(self, y):
-        """Checks between parameters that ``_parameter_constraints`` cannot express."""
-        import torch
-
-        from ._modules import min_patch_frames
-
-        pooling = tuple(self.pooling)
-        if not pooling or not set(pooling) <= {"mean", "max", "l2"}:
-            raise ValueError(
-                f"pooling={self.pooling!r} must be a non-empty tuple of 'mean', 'max' and 'l2'"
-            )
-        if any(int(u) < 1 for u in self.hidden_units):
-            raise ValueError(f"hidden_units={self.hidden_units!r} must be positive ints")
-        min_frames = min_patch_frames(self.n_conv)
-        if self.patch_frames < min_frames:
-            raise ValueError(
-                f"patch_frames={self.patch_frames} is too short for n_conv="
-                f"{self.n_conv} conv layers: it must be at least {min_frames}"
-            )
-        if self._contrastive_weight(y) > 0 and self.aggregate != "mean":
-            raise ValueError(
-                f"aggregate={self.aggregate!r}: contrastive training (y=None or "
-                "contrastive_weight > 0) needs aggregate='mean'"
-            )
-        if y is None and self.validation_fraction is not None:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction}: the validation loss "
-                "needs targets; fit without y trains with no validation"
-            )
-        if self.early_stopping and self.validation_fraction is None:
-            raise ValueError(
-                "early_stopping=True needs validation_fraction (the valid_loss it monitors)"
-            )
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but torch finds no CUDA device")
-
     def _fit_normalisation(self, specs):
         """Learn ``mean_`` and ``scale_`` of every mel band; return ``specs`` normalised."""
         frames = np.concatenate(specs, axis=1).astype(np.float64)
@@ -531,94 +486,6 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.scale_ = scale.astype(np.float32)
         del frames
         return self._normalise(specs)
-
-    def _heads(self, targets, Y):
-        """Output size, loss description and class weights of every target's head."""
-        head_sizes, loss_heads, class_weights = [], [], []
-        for t in targets:
-            if t["kind"] == "class":
-                head_sizes.append(len(t["classes"]))
-                cw = None
-                if self.class_weight == "balanced":
-                    counts = np.bincount(Y[:, t["start"]].astype(int), minlength=len(t["classes"]))
-                    cw = len(Y) / (len(t["classes"]) * np.maximum(counts, 1))
-                class_weights.append(cw)
-            else:
-                head_sizes.append(t["stop"] - t["start"])
-                class_weights.append(None)
-            loss_heads.append((t["kind"], t["start"], t["stop"], t["weight"]))
-        return head_sizes, loss_heads, class_weights
-
-    def _net_init_params(self, targets, Y, patch_seed, unlabeled=False):
-        """The ``_PatchNet`` parameters, as plain data (pickled next to the weights)."""
-        head_sizes, loss_heads, class_weights = self._heads(targets, Y)
-        contrastive = {}
-        weight = 1.0 if unlabeled else float(self.contrastive_weight)
-        if weight > 0:  # only then: a supervised net keeps its old parameters
-            contrastive = dict(
-                module__projection_dim=_PROJECTION_DIM,
-                module__augment=(
-                    dict(mean=self.mean_.tolist(), scale=self.scale_.tolist())
-                    if self.augment
-                    else None
-                ),
-                contrastive_weight=weight,
-                temperature=float(self.temperature),
-            )
-        return contrastive | dict(
-            module__n_mels=int(self.n_features_in_),
-            module__head_sizes=[int(h) for h in head_sizes],
-            module__aggregate=self.aggregate,
-            module__n_filters=int(self.n_filters),
-            module__n_conv=int(self.n_conv),
-            module__pooling=tuple(self.pooling),
-            module__hidden_units=tuple(int(u) for u in self.hidden_units),
-            module__embedding_dim=int(self.embedding_dim),
-            module__dropout=float(self.dropout),
-            criterion__heads=loss_heads,
-            criterion__class_weights=class_weights,
-            lr=float(self.lr),
-            max_epochs=int(self.max_epochs),
-            batch_size=int(self.batch_size),
-            predict_nonlinearity=None,
-            verbose=self.verbose,
-            patch_frames=int(self.patch_frames),
-            patch_hop=int(self._hop()),
-            patches_per_track=int(self.patches_per_track),
-            pad_mode=self.pad_mode,
-            sequence_length=int(self.sequence_length),
-            aggregate=self.aggregate,
-            patch_seed=patch_seed,
-        )
-
-    def _optimizer(self):
-        """The torch optimizer class and its ``optimizer__*`` net parameters."""
-        import torch
-
-        if callable(self.optimizer):
-            optimizer, opt_kwargs = self.optimizer, {}
-        else:
-            optimizer = getattr(torch.optim, _OPTIMIZERS[self.optimizer])
-            opt_kwargs = {"optimizer__momentum": 0.9} if self.optimizer == "sgd" else {}
-        if self.weight_decay:
-            opt_kwargs["optimizer__weight_decay"] = self.weight_decay
-        return optimizer, opt_kwargs
-
-    def _fit_callbacks(self):
-        """Copies of the user's callbacks, plus skorch's early stopping if asked."""
-        from skorch.callbacks import EarlyStopping
-
-        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-                    ),
-                )
-            )
-        return callbacks
 
     def _train_split(self, targets, split_seed):
         """skorch ``train_split``: hold out tracks, or None without validation."""

@@ -18,7 +18,7 @@ from ._nndescent import (
     vectors_from_index,
 )
 from .metrics import precision_at_k
-from .utils._checks import check_nonzero_rows, check_one_kind
+from .utils._checks import check_nonzero_rows, check_one_kind, check_track_ids
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["NearestTracks"]
@@ -225,7 +225,7 @@ class NearestTracks(BaseEstimator):
                 y_numeric=False,
             )
         n = X.shape[0]
-        ids = _check_track_ids(track_ids, n)
+        ids = check_track_ids(track_ids, n)
         if self.algorithm == "auto":
             algorithm = "brute" if n <= self.brute_threshold else "nndescent"
         else:
@@ -601,25 +601,3 @@ class NearestTracks(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
-
-
-def _check_track_ids(track_ids, n):
-    """The fitted tracks' ids: ``track_ids`` checked, or ``0 .. n - 1``."""
-    if track_ids is None:
-        return np.arange(n)
-    if isinstance(track_ids, (str, bytes)):
-        raise TypeError(f"track_ids must be a sequence of ids, got the string {track_ids!r}")
-    check_one_kind(track_ids, what="track_ids", noun="id")
-    ids = np.asarray(track_ids)
-    if ids.dtype.kind == "f" and np.isnan(ids).any():
-        i = int(np.flatnonzero(np.isnan(ids))[0]) if ids.ndim == 1 else "..."
-        raise ValueError(f"track_ids[{i}] is NaN: every track needs an id")
-    if ids.ndim != 1 or ids.shape[0] != n:
-        raise ValueError(f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X")
-    uniq, counts = np.unique(ids, return_counts=True)
-    if uniq.shape[0] != n:
-        dup = uniq[counts > 1][0]
-        raise ValueError(
-            f"track_ids must be unique; {dup.tolist()!r} appears {counts[counts > 1][0]} times"
-        )
-    return ids

@@ -6,6 +6,7 @@ customised only through skorch's documented hooks: ``get_dataset``, ``get_iterat
 ``get_loss`` and ``initialize_module``.
 """
 
+import copy
 import io
 import json
 import math
@@ -436,3 +437,149 @@ def _forward_patches(net, data, kinds, n_jobs):
                 row.append(torch.softmax(h, dim=1) if kind == "class" else h)
             outs.append([r.numpy().astype(np.float64) for r in row])
     return [np.concatenate(c) for c in zip(*outs)]
+
+
+# ------------------------------------------------- building the net for an estimator
+_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+_PROJECTION_DIM = 64  # output of the contrastive projection head
+
+
+def net_heads(est, targets, Y):
+    """Output size, loss description and class weights of every target's head."""
+    head_sizes, loss_heads, class_weights = [], [], []
+    for t in targets:
+        if t["kind"] == "class":
+            head_sizes.append(len(t["classes"]))
+            cw = None
+            if est.class_weight == "balanced":
+                counts = np.bincount(Y[:, t["start"]].astype(int), minlength=len(t["classes"]))
+                cw = len(Y) / (len(t["classes"]) * np.maximum(counts, 1))
+            class_weights.append(cw)
+        else:
+            head_sizes.append(t["stop"] - t["start"])
+            class_weights.append(None)
+        loss_heads.append((t["kind"], t["start"], t["stop"], t["weight"]))
+    return head_sizes, loss_heads, class_weights
+
+
+def net_init_params(est, targets, Y, patch_seed, unlabeled=False):
+    """The ``_PatchNet`` parameters, as plain data (pickled next to the weights)."""
+    head_sizes, loss_heads, class_weights = net_heads(est, targets, Y)
+    contrastive = {}
+    weight = 1.0 if unlabeled else float(est.contrastive_weight)
+    if weight > 0:  # only then: a supervised net keeps its old parameters
+        contrastive = dict(
+            module__projection_dim=_PROJECTION_DIM,
+            module__augment=(
+                dict(mean=est.mean_.tolist(), scale=est.scale_.tolist()) if est.augment else None
+            ),
+            contrastive_weight=weight,
+            temperature=float(est.temperature),
+        )
+    return contrastive | dict(
+        module__n_mels=int(est.n_features_in_),
+        module__head_sizes=[int(h) for h in head_sizes],
+        module__aggregate=est.aggregate,
+        module__n_filters=int(est.n_filters),
+        module__n_conv=int(est.n_conv),
+        module__pooling=tuple(est.pooling),
+        module__hidden_units=tuple(int(u) for u in est.hidden_units),
+        module__embedding_dim=int(est.embedding_dim),
+        module__dropout=float(est.dropout),
+        criterion__heads=loss_heads,
+        criterion__class_weights=class_weights,
+        lr=float(est.lr),
+        max_epochs=int(est.max_epochs),
+        batch_size=int(est.batch_size),
+        predict_nonlinearity=None,
+        verbose=est.verbose,
+        patch_frames=int(est.patch_frames),
+        patch_hop=int(est._hop()),
+        patches_per_track=int(est.patches_per_track),
+        pad_mode=est.pad_mode,
+        sequence_length=int(est.sequence_length),
+        aggregate=est.aggregate,
+        patch_seed=patch_seed,
+    )
+
+
+def net_optimizer(est):
+    """The torch optimizer class and its ``optimizer__*`` net parameters."""
+    import torch
+
+    if callable(est.optimizer):
+        optimizer, opt_kwargs = est.optimizer, {}
+    else:
+        optimizer = getattr(torch.optim, _OPTIMIZERS[est.optimizer])
+        opt_kwargs = {"optimizer__momentum": 0.9} if est.optimizer == "sgd" else {}
+    if est.weight_decay:
+        opt_kwargs["optimizer__weight_decay"] = est.weight_decay
+    return optimizer, opt_kwargs
+
+
+def net_callbacks(est):
+    """Copies of the user's callbacks, plus skorch's early stopping if asked."""
+    from skorch.callbacks import EarlyStopping
+
+    callbacks = [copy.deepcopy(cb) for cb in (est.callbacks or [])]
+    if est.early_stopping:
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(monitor="valid_loss", patience=est.n_iter_no_change, load_best=True),
+            )
+        )
+    return callbacks
+
+
+def raise_interrupted(est, net):
+    """Raise the Ctrl-C's ``KeyboardInterrupt`` that skorch swallowed, or warn."""
+    done = sum("train_loss" in row for row in net.history)
+    what = f"ConvEmbedder.fit was interrupted after {done} of {est.max_epochs} epochs"
+    if est.on_interrupt == "raise":
+        raise KeyboardInterrupt(
+            f"{what}; the estimator is left as it was before fit "
+            "(on_interrupt='keep' keeps the partly trained net instead)"
+        )
+    warnings.warn(
+        f"{what}; keeping the partly trained net (on_interrupt='keep')",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def check_fit_params(est, y):
+    """Checks between parameters that ``_parameter_constraints`` cannot express."""
+    import torch
+
+    from ._modules import min_patch_frames
+
+    pooling = tuple(est.pooling)
+    if not pooling or not set(pooling) <= {"mean", "max", "l2"}:
+        raise ValueError(
+            f"pooling={est.pooling!r} must be a non-empty tuple of 'mean', 'max' and 'l2'"
+        )
+    if any(int(u) < 1 for u in est.hidden_units):
+        raise ValueError(f"hidden_units={est.hidden_units!r} must be positive ints")
+    min_frames = min_patch_frames(est.n_conv)
+    if est.patch_frames < min_frames:
+        raise ValueError(
+            f"patch_frames={est.patch_frames} is too short for n_conv="
+            f"{est.n_conv} conv layers: it must be at least {min_frames}"
+        )
+    if est._contrastive_weight(y) > 0 and est.aggregate != "mean":
+        raise ValueError(
+            f"aggregate={est.aggregate!r}: contrastive training (y=None or "
+            "contrastive_weight > 0) needs aggregate='mean'"
+        )
+    if y is None and est.validation_fraction is not None:
+        raise ValueError(
+            f"validation_fraction={est.validation_fraction}: the validation loss "
+            "needs targets; fit without y trains with no validation"
+        )
+    if est.early_stopping and est.validation_fraction is None:
+        raise ValueError(
+            "early_stopping=True needs validation_fraction (the valid_loss it monitors)"
+        )
+    if str(est.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={est.device!r} but torch finds no CUDA device")

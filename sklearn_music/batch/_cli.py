@@ -5,18 +5,9 @@ parents=[common])``; each handler takes the parsed arguments and returns the
 exit status.
 """
 
-import argparse
 import sys
 
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
+from ..utils._argparse import positive_int
 
 
 def _cluster_options(p, parents):
@@ -29,7 +20,7 @@ def _cluster_options(p, parents):
     )
     g.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         metavar="N",
         help="worker processes of the local cluster (default: 2)",
@@ -85,8 +76,8 @@ def add_batch_parsers(subparsers, *, parents=()):
     p.add_argument("--out", required=True, help="folder of the vector shards")
     p.add_argument("--column", default="path", help="column of paths in a table (default: path)")
     p.add_argument("--id-column", default=None, help="column of track ids in a table")
-    p.add_argument("--partition-size", type=_positive_int, default=256, metavar="N")
-    p.add_argument("--torch-threads", type=_positive_int, default=1, metavar="N")
+    p.add_argument("--partition-size", type=positive_int, default=256, metavar="N")
+    p.add_argument("--torch-threads", type=positive_int, default=1, metavar="N")
     _cluster_options(p, parents)
     p.set_defaults(func=cmd_embed)
 
@@ -100,10 +91,10 @@ def add_batch_parsers(subparsers, *, parents=()):
     )
     p.add_argument("vectors", metavar="VECTORS")
     p.add_argument("--store", required=True, help="the similarity store to write")
-    p.add_argument("--neighbors", type=_positive_int, default=10, metavar="K")
+    p.add_argument("--neighbors", type=positive_int, default=10, metavar="K")
     p.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
     p.add_argument("--algorithm", choices=["auto", "brute", "nndescent"], default="auto")
-    p.add_argument("--block-size", type=_positive_int, default=20000, metavar="N")
+    p.add_argument("--block-size", type=positive_int, default=20000, metavar="N")
     _cluster_options(p, parents)
     p.set_defaults(func=cmd_neighbours)
 
@@ -118,13 +109,13 @@ def add_batch_parsers(subparsers, *, parents=()):
     p.add_argument("listening", metavar="LISTENING")
     p.add_argument("--store", required=True, help="the similarity store")
     p.add_argument("--out", required=True, help="folder of the recommendation shards")
-    p.add_argument("-n", type=_positive_int, default=10, help="tracks per user (default: 10)")
+    p.add_argument("-n", type=positive_int, default=10, help="tracks per user (default: 10)")
     p.add_argument("--exhaustive", action="store_true", help="score every stored track")
     p.add_argument("--min-plays", type=int, default=1, metavar="N")
     p.add_argument(
         "--into-store", action="store_true", help="also store each user's list (one lookup)"
     )
-    p.add_argument("--users-per-task", type=_positive_int, default=5000, metavar="N")
+    p.add_argument("--users-per-task", type=positive_int, default=5000, metavar="N")
     _cluster_options(p, parents)
     p.set_defaults(func=cmd_recommend_all)
 

@@ -64,7 +64,7 @@ def _embedder_from_payload(payload):
     import torch
 
     from .._embedder import ConvEmbedder
-    from .._net import _net_from_state
+    from .._net import _net_from_state, net_init_params
 
     est = ConvEmbedder(**payload["embedder_params"])
     est.n_features_in_ = int(payload["n_mels"])
@@ -72,7 +72,7 @@ def _embedder_from_payload(payload):
     est.scale_ = payload["scale"].numpy().astype(np.float32)
     est.targets_ = []
     est._n_features_out = int(est.embedding_dim)
-    est._net_init = est._net_init_params([], None, 0, unlabeled=True)
+    est._net_init = net_init_params(est, [], None, 0, unlabeled=True)
     buffer = io.BytesIO()
     torch.save(payload["state_dict"], buffer)
     est.net_ = _net_from_state(est._net_init, buffer.getvalue(), None, "cpu")

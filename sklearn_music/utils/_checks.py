@@ -58,3 +58,25 @@ def check_one_kind(values, *, what, noun):
                 f"{what}[{i}]={value!r} is {_kind(value)} but {what}[0]={first[1]!r} is "
                 f"{first[0]}: all {noun}s must have one type (e.g. all str or all int)"
             )
+
+
+def check_track_ids(track_ids, n):
+    """The fitted tracks' ids: ``track_ids`` checked, or ``0 .. n - 1``."""
+    if track_ids is None:
+        return np.arange(n)
+    if isinstance(track_ids, (str, bytes)):
+        raise TypeError(f"track_ids must be a sequence of ids, got the string {track_ids!r}")
+    check_one_kind(track_ids, what="track_ids", noun="id")
+    ids = np.asarray(track_ids)
+    if ids.dtype.kind == "f" and np.isnan(ids).any():
+        i = int(np.flatnonzero(np.isnan(ids))[0]) if ids.ndim == 1 else "..."
+        raise ValueError(f"track_ids[{i}] is NaN: every track needs an id")
+    if ids.ndim != 1 or ids.shape[0] != n:
+        raise ValueError(f"track_ids has shape {ids.shape}; expected ({n},), one id per row of X")
+    uniq, counts = np.unique(ids, return_counts=True)
+    if uniq.shape[0] != n:
+        dup = uniq[counts > 1][0]
+        raise ValueError(
+            f"track_ids must be unique; {dup.tolist()!r} appears {counts[counts > 1][0]} times"
+        )
+    return ids
