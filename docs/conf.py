@@ -56,6 +56,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = "sklearn_music"
 html_static_path = []
 html_theme_options = {"navigation_with_keys": False}
+# The left sidebar shows the whole site on every page (see the template's comment).
+html_sidebars = {"**": ["sidebar-site-nav.html"]}
 
 
 def _skip_metadata_request_methods(app, what, name, obj, skip, options):
