@@ -120,7 +120,7 @@ def make_clips(
     Returns
     -------
     clips : ndarray of shape (n_clips, n_clip_samples) or list of ndarray
-        float32 waveforms, track after track, ready for
+        The float32 waveforms, track after track, ready for
         :class:`~sklearn_music.MelSpectrogramTransformer` (at the same ``sr``). A
         list of 1-D arrays with ``short="keep"``.
     y_clips : ndarray of shape (n_clips,) or (n_clips, n_outputs) or None
