@@ -19,7 +19,8 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-templates_path = ["_templates"]
+# autosummary looks a :template: name up in templates_path itself
+templates_path = ["_templates", "_templates/autosummary"]
 exclude_patterns = ["_build", "benchmarks/*.rst", "**/README.rst"]
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
