@@ -19,7 +19,8 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-templates_path = ["_templates"]
+# autosummary looks a :template: name up in templates_path itself
+templates_path = ["_templates", "_templates/autosummary"]
 exclude_patterns = ["_build", "benchmarks/*.rst", "**/README.rst"]
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
@@ -56,6 +57,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = "sklearn_music"
 html_static_path = []
 html_theme_options = {"navigation_with_keys": False}
+# The left sidebar shows the whole site on every page (see the template's comment).
+html_sidebars = {"**": ["sidebar-site-nav.html"]}
 
 
 def _skip_metadata_request_methods(app, what, name, obj, skip, options):

@@ -16,6 +16,7 @@ _LAZY = {
     "AudioLoadError": "io",
     "load_audio": "io",
     "MelSpectrogramTransformer": "_mel",
+    "make_clips": "_clips",
     "MFCCStatistics": "_baseline",
     "ConvEmbedder": "_embedder",
     "NearestTracks": "_neighbors",

@@ -27,10 +27,12 @@ def _delta(mfcc):
     return librosa.feature.delta(mfcc, width=_DELTA_WIDTH, order=1, axis=-1, mode=mode)
 
 
-def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, top_db, n_mfcc):
+def _mfcc_stats_track(index, track, *, kernel, sr, offset, duration, short_tracks, top_db, n_mfcc):
     import scipy.fft
 
-    y = _load_track(index, track, sr=sr, offset=offset, duration=duration)
+    y = _load_track(
+        index, track, sr=sr, offset=offset, duration=duration, short_tracks=short_tracks
+    )
     S_db = _power_to_db(kernel(y), top_db)
     mfcc = scipy.fft.dct(S_db, axis=0, type=2, norm="ortho")[:n_mfcc]
     return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1), _delta(mfcc).std(axis=1)]).astype(
@@ -116,6 +118,7 @@ class MFCCStatistics(_MelFrontend):
         top_db=80.0,
         offset=0.0,
         duration=None,
+        short_tracks="error",
         n_jobs=None,
         verbose=0,
     ):
@@ -129,6 +132,7 @@ class MFCCStatistics(_MelFrontend):
         self.top_db = top_db
         self.offset = offset
         self.duration = duration
+        self.short_tracks = short_tracks
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -165,6 +169,7 @@ class MFCCStatistics(_MelFrontend):
             sr=self.sr,
             offset=self.offset,
             duration=self.duration,
+            short_tracks=self.short_tracks,
             top_db=self.top_db,
             n_mfcc=self.n_mfcc,
         )

@@ -59,7 +59,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Length of a patch in frames (96 frames ≈ 3 s at ``sr=16000``,
         ``hop_length=512``). Tracks shorter than a patch are padded
         (see ``pad_mode``). Must be at least
-        :func:`~sklearn_music._modules.min_patch_frames` of ``n_conv``
+        ``sklearn_music._modules.min_patch_frames(n_conv)``
         (9 for ``n_conv=3``).
     patch_hop : int, default=None
         Hop between the patches averaged by :meth:`transform`; ``None`` means
@@ -159,7 +159,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     ----------
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the losses of every epoch and
-        ``net_.module_`` the :class:`~sklearn_music._modules.MultiHeadNet`.
+        ``net_.module_`` the torch module (``sklearn_music._modules.MultiHeadNet``).
     mean_ : ndarray of shape (n_mels,)
         Mean of every mel band over the training frames.
     scale_ : ndarray of shape (n_mels,)

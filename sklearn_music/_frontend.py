@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array
 
 from .io import AudioLoadError, load_audio
-from .utils._sklearn_compat import Interval, _fit_context
+from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 # frames per FFT block: small enough to stay in cache, large enough to amortise
 _BLOCK_FRAMES = 64
@@ -52,8 +52,17 @@ def _as_tracks(X):
         )
     if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not isinstance(X, (list, tuple))):
         arr = np.asarray(X)
+        if arr.ndim == 2 and arr.shape[1] == 1 and arr.size and _is_source(arr[0, 0]):
+            arr = arr[:, 0]  # one column of paths: df[["path"]]
         if arr.dtype.kind in "OUS" and arr.ndim == 1:
             tracks = list(arr)
+        elif arr.ndim == 2 and arr.size and any(_is_source(v) for v in arr[0]):
+            columns = list(getattr(X, "columns", range(arr.shape[1])))
+            raise ValueError(
+                f"X has {arr.shape[1]} columns ({columns[:5]}) of paths or objects; "
+                'pass one column of tracks (df[["path"]] or df["path"]), or a '
+                "numeric 2-D array whose rows are waveforms"
+            )
         else:
             if arr.dtype.kind in "USV":
                 raise ValueError(
@@ -96,12 +105,23 @@ def _as_tracks(X):
     return tracks
 
 
-def _load_track(index, track, *, sr, offset, duration):
-    """load_audio with crop-or-pad to ``duration``; errors name the track."""
+def _load_track(index, track, *, sr, offset, duration, short_tracks="error"):
+    """load_audio with crop-or-pad to ``duration``; errors name the track.
+
+    A track that ends at or before ``offset`` follows ``short_tracks``: ``"error"``
+    raises, ``"from_start"`` reads it from its start, ``"pad"`` gives ``duration``
+    seconds of silence.
+    """
+    start = track.tell() if hasattr(track, "read") and hasattr(track, "tell") else None
     try:
         y = load_audio(track, sr=sr, offset=offset, duration=duration)
     except AudioLoadError as exc:
-        raise AudioLoadError(f"track {index}: {exc}") from None
+        y = None if short_tracks == "error" or offset == 0 else _short_track(track, start, sr)
+        if y is None or y.size > offset * sr:
+            # not a short track (or the policy is "error"): the first error stands
+            raise AudioLoadError(f"track {index}: {exc}") from None
+        if short_tracks == "pad":
+            y = np.zeros(0, dtype=np.float32)
     if duration is not None:
         n = int(round(duration * sr))
         if y.size < n:
@@ -109,6 +129,16 @@ def _load_track(index, track, *, sr, offset, duration):
         else:
             y = y[:n]
     return y
+
+
+def _short_track(track, start, sr):
+    """The whole of a track whose read from an offset failed; None if unreadable."""
+    if start is not None:
+        track.seek(start)
+    try:
+        return load_audio(track, sr=sr)
+    except AudioLoadError:
+        return None
 
 
 def _one_blas_thread():
@@ -258,7 +288,8 @@ class _MelFrontend(TransformerMixin, BaseEstimator):
 
     Subclasses set the parameters of ``_parameter_constraints`` in ``__init__``
     (``sr``, ``n_fft``, ``hop_length``, ``n_mels``, ``fmin``, ``fmax``, ``top_db``,
-    ``offset``, ``duration``, ``n_jobs``, ``verbose``) and add their own constraints.
+    ``offset``, ``duration``, ``short_tracks``, ``n_jobs``, ``verbose``) and add their
+    own constraints.
     """
 
     _parameter_constraints: dict = {
@@ -271,6 +302,7 @@ class _MelFrontend(TransformerMixin, BaseEstimator):
         "top_db": [Interval(Real, 0, None, closed="left"), None],
         "offset": [Interval(Real, 0, None, closed="left")],
         "duration": [Interval(Real, 0, None, closed="neither"), None],
+        "short_tracks": [StrOptions({"error", "from_start", "pad"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
@@ -289,6 +321,12 @@ class _MelFrontend(TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         """Checks between parameters; returns the upper mel frequency."""
+        if self.short_tracks == "pad" and self.duration is None:
+            raise ValueError(
+                'short_tracks="pad" needs a duration: the silence that stands for a '
+                "track shorter than offset is duration seconds long; set duration or "
+                'use short_tracks="from_start"'
+            )
         return self._check_band()
 
     @_fit_context(prefer_skip_nested_validation=True)

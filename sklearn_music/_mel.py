@@ -12,9 +12,13 @@ from .utils._sklearn_compat import Interval, StrOptions
 __all__ = ["MelSpectrogramTransformer"]
 
 
-def _mel_track(index, track, *, kernel, sr, offset, duration, log, top_db, log1p_scale):
+def _mel_track(
+    index, track, *, kernel, sr, offset, duration, short_tracks, log, top_db, log1p_scale
+):
     """The float32 (log-)mel spectrogram of one track."""
-    y = _load_track(index, track, sr=sr, offset=offset, duration=duration)
+    y = _load_track(
+        index, track, sr=sr, offset=offset, duration=duration, short_tracks=short_tracks
+    )
     S = kernel(y)
     if log == "db":
         S = _power_to_db(S, top_db)
@@ -81,9 +85,19 @@ class MelSpectrogramTransformer(_MelFrontend):
     ``(n_mels, n_frames_i)``, in the order of ``X``, which
     :class:`~sklearn_music.ConvEmbedder` accepts as it is.
 
-    **No feature names.** The output is 3-D (or ragged), not a table of features, so
-    there is no ``get_feature_names_out`` and no ``set_output``; for the same reason
-    ``fit`` records no ``n_features_in_``: the length of a waveform is free.
+    **No feature names, no DataFrame output.** The output is 3-D (or ragged), not a
+    table of features, so there is no ``get_feature_names_out``, and ``fit`` records
+    no ``n_features_in_``: the length of a waveform is free. :meth:`set_output` is
+    accepted, so that a :class:`~sklearn.pipeline.Pipeline` whose later steps give
+    tables can be set to ``transform="pandas"``, but it leaves this step's output an
+    array (as does ``sklearn.set_config(transform_output="pandas")``): a DataFrame
+    cannot hold spectrograms. The array carries no index either, so the embeddings
+    of such a pipeline come with the index ``0 .. n_tracks - 1`` in the order of
+    ``X``; ``Xt.set_axis(df.index)`` puts the index of an input DataFrame back.
+
+    **pandas input.** A :class:`pandas.Series` of paths, or a one-column
+    :class:`pandas.DataFrame` of paths (``df[["path"]]``), is read as a sequence of
+    tracks.
 
     **Speed.** The mel filter bank is built once per call of ``transform``; frames are
     transformed in cache-sized blocks with a real FFT in double precision (as librosa
@@ -132,6 +146,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         log1p_scale=10000.0,
         offset=0.0,
         duration=None,
+        short_tracks="error",
         n_jobs=None,
         verbose=0,
     ):
@@ -147,8 +162,41 @@ class MelSpectrogramTransformer(_MelFrontend):
         self.log1p_scale = log1p_scale
         self.offset = offset
         self.duration = duration
+        self.short_tracks = short_tracks
         self.n_jobs = n_jobs
         self.verbose = verbose
+
+    def set_output(self, *, transform=None):
+        """Accept an output container setting; the output stays an array.
+
+        The spectrograms are 3-D (or ragged), which no DataFrame holds, so this step
+        is exempt from ``set_output``: it exists so that a
+        :class:`~sklearn.pipeline.Pipeline` with this transformer as its first step
+        can be set to DataFrame output for the steps that give tables (the
+        embeddings of :class:`~sklearn_music.ConvEmbedder`).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"}, default=None
+            Recorded, without effect on :meth:`transform`.
+
+        Returns
+        -------
+        self : object
+            The transformer.
+
+        Examples
+        --------
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn_music import ConvEmbedder, MelSpectrogramTransformer
+        >>> pipe = make_pipeline(MelSpectrogramTransformer(), ConvEmbedder())
+        >>> pipe = pipe.set_output(transform="pandas")  # the embeddings: a DataFrame
+        """
+        if transform is not None:
+            # the attribute scikit-learn's set_output writes; transform is not wrapped
+            # (no get_feature_names_out), so it only records the request
+            self._sklearn_output_config = {"transform": transform}
+        return self
 
     def transform(self, X):
         """Compute the (log-)mel spectrogram of every track.
@@ -156,8 +204,9 @@ class MelSpectrogramTransformer(_MelFrontend):
         Parameters
         ----------
         X : sequence of tracks or array-like of shape (n_tracks, n_samples)
-            Paths, file-like objects or 1-D waveforms at ``sr``, or a 2-D array whose
-            rows are waveforms.
+            Paths, file-like objects or 1-D waveforms at ``sr`` (a list, a
+            :class:`pandas.Series` or a one-column :class:`pandas.DataFrame`), or a
+            2-D array whose rows are waveforms.
 
         Returns
         -------
@@ -177,6 +226,7 @@ class MelSpectrogramTransformer(_MelFrontend):
             sr=self.sr,
             offset=self.offset,
             duration=self.duration,
+            short_tracks=self.short_tracks,
             log=self.log,
             top_db=self.top_db,
             log1p_scale=self.log1p_scale,

@@ -47,12 +47,12 @@ class AudioLoadError(ValueError):
 
 
 MAX_SAMPLES = 2**28
-"""Default bound of :func:`load_audio` on the samples it decodes or returns (1 GiB).
+"""Default bound of :func:`~sklearn_music.load_audio` on the samples it decodes or returns (1 GiB).
 
 2**28 samples are 4.6 hours at 16 kHz, or 1.7 hours of frames at 44.1 kHz. A file
 whose header declares more, or whose resampled result would be longer, is refused
 before anything that size is allocated. Pass ``max_samples=`` to
-:func:`load_audio`, or set this constant, to change it.
+:func:`~sklearn_music.load_audio`, or set this constant, to change it.
 """
 
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000

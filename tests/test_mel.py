@@ -144,6 +144,66 @@ def test_offset_past_a_track_names_it(rng):
         mel.fit_transform([_music_like(rng, 3.0), _music_like(rng, 1.0)])
 
 
+# ----------------------------------------------------------- short tracks
+def test_short_tracks_from_start_reads_the_short_track_from_its_start(rng):
+    long, short = _music_like(rng, 3.0), _music_like(rng, 1.0)
+    mel = MelSpectrogramTransformer(log=None, offset=2.0, duration=1.5, short_tracks="from_start")
+    S = mel.fit_transform([long, short])
+    assert S.shape == (2, 128, 47)
+    # the long track is read from the offset (and padded), as with the default
+    default = MelSpectrogramTransformer(log=None, offset=2.0, duration=1.5)
+    np.testing.assert_array_equal(S[0], default.fit_transform([long])[0])
+    padded = np.zeros(24000, np.float32)
+    padded[:16000] = short
+    assert _max_rel_err(S[1], _librosa_mel(padded)) <= 1e-5
+
+
+def test_short_tracks_pad_stands_silence_in(rng):
+    long, short = _music_like(rng, 3.0), _music_like(rng, 1.0)
+    mel = MelSpectrogramTransformer(log=None, offset=2.0, duration=1.5, short_tracks="pad")
+    S = mel.fit_transform([long, short])
+    assert S.shape == (2, 128, 47)
+    assert np.all(S[1] == 0) and np.any(S[0] > 0)
+
+
+def test_short_tracks_from_start_without_duration_gives_the_whole_track(rng):
+    short = _music_like(rng, 1.0)
+    mel = MelSpectrogramTransformer(log=None, offset=30.0, short_tracks="from_start")
+    S = mel.fit_transform([short, _music_like(rng, 31.0)])
+    assert [s.shape for s in S] == [(128, 32), (128, 32)]
+    assert _max_rel_err(S[0], _librosa_mel(short)) <= 1e-5
+
+
+@pytest.mark.parametrize("policy", ["from_start", "pad"])
+def test_short_tracks_policy_applies_to_files(tmp_path, rng, policy):
+    paths = []
+    for i, seconds in enumerate((3.0, 1.0)):
+        paths.append(tmp_path / f"t{i}.wav")
+        sf.write(paths[-1], _music_like(rng, seconds), SR, subtype="FLOAT")
+    mel = MelSpectrogramTransformer(offset=2.0, duration=1.0, short_tracks=policy)
+    with_files = mel.fit_transform([paths[0], io.BytesIO(paths[1].read_bytes())])
+    waves = [sf.read(p, dtype="float32")[0] for p in paths]
+    np.testing.assert_array_equal(with_files, mel.transform(waves))
+    with pytest.raises(AudioLoadError, match=r"track 1: .*t1\.wav.* at or past the end"):
+        MelSpectrogramTransformer(offset=2.0, duration=1.0).fit_transform(paths)
+
+
+def test_short_tracks_policy_does_not_hide_other_errors(tmp_path, rng):
+    missing = tmp_path / "gone.wav"
+    bad = _music_like(rng, 3.0)
+    bad[40000] = np.nan  # after the offset
+    mel = MelSpectrogramTransformer(offset=2.0, duration=1.0, short_tracks="from_start")
+    with pytest.raises(AudioLoadError, match=r"track 0: '.*gone\.wav': file not found"):
+        mel.fit_transform([missing])
+    with pytest.raises(AudioLoadError, match=r"track 1: array input: 1 samples are NaN"):
+        mel.fit_transform([_music_like(rng, 3.0), bad])
+
+
+def test_short_tracks_pad_needs_a_duration():
+    with pytest.raises(ValueError, match='short_tracks="pad" needs a duration'):
+        MelSpectrogramTransformer(offset=1.0, short_tracks="pad").fit(np.zeros((1, 100)))
+
+
 # ----------------------------------------------------------- files
 @pytest.fixture
 def wav_files(tmp_path, rng):
@@ -282,6 +342,7 @@ def test_bad_x(X, err, match):
         ({"log": "ln"}, InvalidParameterError, "'log' parameter"),
         ({"hop_length": 0}, InvalidParameterError, "'hop_length' parameter"),
         ({"duration": -1.0}, InvalidParameterError, "'duration' parameter"),
+        ({"short_tracks": "skip"}, InvalidParameterError, "'short_tracks' parameter"),
     ],
 )
 def test_bad_parameters(params, err, match):

@@ -95,7 +95,19 @@ _shared_docs["frontend_crop"] = """offset : float, default=0.0
     duration : float, default=None
         Crop-or-pad policy. ``None`` keeps each track whole (from ``offset``); a
         number of seconds takes that much audio from ``offset`` on and pads a shorter
-        track with zeros at the end, so every track gives the same number of frames."""
+        track with zeros at the end, so every track gives the same number of frames.
+    short_tracks : {"error", "from_start", "pad"}, default="error"
+        What to do with a track that ends at or before ``offset`` (a 20-s track with
+        ``offset=30``):
+
+        - ``"error"``: raise :class:`~sklearn_music.AudioLoadError` naming the track,
+          so one short track stops the whole call;
+        - ``"from_start"``: read that track from its start, as if ``offset`` were 0
+          (then crop or pad it to ``duration`` like any track);
+        - ``"pad"``: stand silence (``duration`` seconds of zeros) in for it; needs
+          ``duration``.
+
+        Other tracks are not affected, and other read errors are always raised."""
 _shared_docs["frontend_jobs"] = """n_jobs : int, default=None
         Number of tracks processed in parallel with :class:`joblib.Parallel`;
         ``None`` means 1 unless in a :func:`joblib.parallel_config` context
