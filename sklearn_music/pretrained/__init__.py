@@ -105,7 +105,7 @@ def load(name="soundtracks-v1", *, n_jobs=None):
 
     See Also
     --------
-    embed : Vectors of tracks in one call.
+    sklearn_music.embed : Vectors of tracks in one call.
 
     Examples
     --------
