@@ -329,6 +329,14 @@ class _MelFrontend(TransformerMixin, BaseEstimator):
             )
         return self._check_band()
 
+    # parameters added after 0.1, with the value that keeps an older model's behaviour
+    _ADDED_PARAMS = {"short_tracks": "error"}
+
+    def __setstate__(self, state):
+        # a model pickled (or saved with skops) by an older release lacks them
+        state = {**self._ADDED_PARAMS, **state}
+        super().__setstate__(state)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and ``X``; nothing is learned.
