@@ -284,6 +284,29 @@ def test_int_ids(tmp_path):
         srv.close()
 
 
+def test_user_recommendations_read_the_stored_lists(tmp_path):
+    from sklearn_music.store._write import write_user_lists
+
+    rng = np.random.default_rng(2)
+    ids = [f"t{i}" for i in range(12)]
+    path = tmp_path / "users.db"
+    SimilarityStore.build(path, rng.normal(size=(len(ids), 4)), ids, n_neighbors=3)
+    lists = [("ann/é\n", [0.9, 0.5, 0.1], ["t3", "t1", "t7"]), ("42", [0.8], ["t2"])]
+    write_user_lists(path, lists, user_id_type="str")
+    store = SimilarityStore(path)
+    srv = Server("--store", str(path))
+    try:
+        for uid, _, _ in lists:
+            r = srv.client.get(f"/users/{_track(uid)}/recommendations", params={"k": 2})
+            assert r.status_code == 200
+            got = [(d["track_id"], d["score"]) for d in r.json()]
+            assert got == store.recommended(uid, k=2)
+        _check_error(srv.client.get("/users/bob/recommendations"), 404, "unknown_user")
+        _check_error(srv.client.get("/users/42/recommendations?k=0"), 422, "invalid_parameter")
+    finally:
+        srv.close()
+
+
 # --------------------------------------------------------------------------- #
 # search by vector (the upload endpoint's search), against brute force
 # --------------------------------------------------------------------------- #

@@ -289,6 +289,41 @@ class _Service:
             raise APIError(404, "unknown_track", f"unknown track id {tid!r}") from None
         return _json({"track_id": tid, "vector": v.tolist()}, holder.version)
 
+    async def user_recommendations(self, request):
+        """A user's precomputed recommendations, best first: one lookup.
+
+        The lists are written into the store by
+        :func:`sklearn_music.batch.recommend_all` (``store=True``).
+
+        ---
+        summary: Precomputed recommendations of a user
+        parameters:
+          - {name: user_id, in: path, required: true, schema: {type: string},
+             description: "A user id, URL-encoded (any characters)."}
+          - {name: k, in: query, schema: {type: integer, minimum: 1, default: 10}}
+        responses:
+          200: {description: "[{track_id, score}], best first"}
+          404: {description: no list stored for this user}
+          422: {description: bad k}
+        """
+        k = _k(request, self.settings["max_k"])
+        holder = self.stores.get()  # no await from here on: one version per request
+        store = holder.store
+        text = request.path_params["user_id"]
+        # the store keeps the users' id type; an integer-looking segment may be either
+        for uid in [int(text)] if _INT_ID.match(text) else []:
+            try:
+                return _json(_pairs(store.recommended(uid, k=k)), holder.version)
+            except KeyError:
+                pass
+        try:
+            pairs = store.recommended(text, k=k)
+        except KeyError:
+            raise APIError(
+                404, "unknown_user", f"no recommendations stored for user {text!r}"
+            ) from None
+        return _json(_pairs(pairs), holder.version)
+
     async def recommend(self, request):
         """Top-k tracks for a listening history (tracks in it are left out).
 
@@ -506,6 +541,11 @@ def build_app(store, *, model=None, **settings):
         Route("/tracks/{track_id:trackid}/similar", service.similar, methods=["GET"]),
         Route("/tracks/{track_id:trackid}/vector", service.vector, methods=["GET"]),
         Route("/recommend", service.recommend, methods=["POST"]),
+        Route(
+            "/users/{user_id:trackid}/recommendations",
+            service.user_recommendations,
+            methods=["GET"],
+        ),
         Route("/similar", service.similar_audio, methods=["POST"]),
         Route("/health", service.health, methods=["GET"]),
         Route("/metrics", service.metrics_text, methods=["GET"]),
