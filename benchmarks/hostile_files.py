@@ -144,25 +144,11 @@ def store_cases(tmp):
 # models
 # --------------------------------------------------------------------------- #
 def _fit_model(path):
-    from sklearn.pipeline import Pipeline
-
-    from sklearn_music import ConvEmbedder, MelSpectrogramTransformer
-    from sklearn_music.datasets import make_tracks
     from sklearn_music.persistence import save_model
+    from sklearn_music.utils._test_common import tiny_pipeline
 
-    tracks = make_tracks(6, n_genres=2, duration=1.0, sr=8000, random_state=0)
-    embed = ConvEmbedder(
-        embedding_dim=8,
-        n_filters=8,
-        hidden_units=(16,),
-        patch_frames=16,
-        patches_per_track=2,
-        batch_size=8,
-        max_epochs=1,
-        random_state=0,
-    )
-    mel = MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)
-    model = Pipeline([("mel", mel), ("embed", embed)]).fit(tracks.data, tracks.genre)
+    model, tracks = tiny_pipeline(6, index=False)
+    model.fit(tracks.data, tracks.genre)
     save_model(model, path)
     return tracks.data, model.transform(tracks.data)
 

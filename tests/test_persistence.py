@@ -110,29 +110,9 @@ def test_trusted_types_are_explicit():
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
 def fitted_pipeline():
-    from sklearn_music import ConvEmbedder, MelSpectrogramTransformer, NearestTracks
-    from sklearn_music.datasets import make_tracks
+    from sklearn_music.utils._test_common import tiny_pipeline
 
-    tracks = make_tracks(8, n_genres=2, duration=1.0, sr=8000, random_state=0)
-    model = Pipeline(
-        [
-            ("mel", MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)),
-            (
-                "embed",
-                ConvEmbedder(
-                    embedding_dim=8,
-                    n_filters=8,
-                    hidden_units=(16,),
-                    patch_frames=16,
-                    patches_per_track=2,
-                    batch_size=8,
-                    max_epochs=1,
-                    random_state=0,
-                ),
-            ),
-            ("index", NearestTracks(n_neighbors=3, random_state=0)),
-        ]
-    )
+    model, tracks = tiny_pipeline(8)
     model.fit(tracks.data, tracks.genre)
     return model, tracks.data
 

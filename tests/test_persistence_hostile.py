@@ -15,7 +15,6 @@ import zipfile
 import numpy as np
 import pytest
 import skops.io as sio
-from sklearn.pipeline import Pipeline
 
 from sklearn_music.persistence import (
     ModelLoadError,
@@ -29,28 +28,10 @@ from sklearn_music.persistence import (
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A small fitted mel -> embed pipeline, saved, and its embeddings."""
-    from sklearn_music import ConvEmbedder, MelSpectrogramTransformer
-    from sklearn_music.datasets import make_tracks
+    from sklearn_music.utils._test_common import tiny_pipeline
 
-    tracks = make_tracks(6, n_genres=2, duration=1.0, sr=8000, random_state=0)
-    model = Pipeline(
-        [
-            ("mel", MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)),
-            (
-                "embed",
-                ConvEmbedder(
-                    embedding_dim=8,
-                    n_filters=8,
-                    hidden_units=(16,),
-                    patch_frames=16,
-                    patches_per_track=2,
-                    batch_size=8,
-                    max_epochs=1,
-                    random_state=0,
-                ),
-            ),
-        ]
-    ).fit(tracks.data, tracks.genre)
+    model, tracks = tiny_pipeline(6, index=False)
+    model.fit(tracks.data, tracks.genre)
     path = save_model(model, tmp_path_factory.mktemp("model") / "model.skops")
     return path, tracks.data, model.transform(tracks.data)
 

@@ -336,30 +336,12 @@ def test_similar_to_vector_is_exact(tmp_path, rng, metric):
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory):
-    from sklearn.pipeline import Pipeline
 
-    from sklearn_music import ConvEmbedder, MelSpectrogramTransformer, NearestTracks
-    from sklearn_music.datasets import make_tracks
     from sklearn_music.persistence import save_model
+    from sklearn_music.utils._test_common import tiny_pipeline
 
-    tracks = make_tracks(8, n_genres=2, duration=1.0, sr=8000, random_state=0)
-    embed = ConvEmbedder(
-        embedding_dim=8,
-        n_filters=8,
-        hidden_units=(16,),
-        patch_frames=16,
-        patches_per_track=2,
-        batch_size=8,
-        max_epochs=1,
-        random_state=0,
-    )
-    model = Pipeline(
-        [
-            ("mel", MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)),
-            ("embed", embed),
-            ("index", NearestTracks(n_neighbors=3, random_state=0)),
-        ]
-    ).fit(tracks.data, tracks.genre)
+    model, tracks = tiny_pipeline(8)
+    model.fit(tracks.data, tracks.genre)
     d = tmp_path_factory.mktemp("model")
     save_model(model, d / "model.skops")
     ids = [f"clip {i}/♪" for i in range(len(tracks.data))]

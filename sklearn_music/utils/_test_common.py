@@ -75,3 +75,59 @@ TEST_PARAMS = {
     "NearestTracks": (_NEIGHBORS_PARAMS, _NEIGHBORS_XFAIL),
     "ImplicitFactors": (_FACTORS_PARAMS, _FACTORS_XFAIL),
 }
+
+
+# --- a tiny fitted-in-a-second pipeline, shared by the persistence, hostile-model
+# and serving tests and benchmarks/hostile_files.py ------------------------------
+_TINY_MEL = {"sr": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 16}
+_TINY_EMBED = {
+    "embedding_dim": 8,
+    "n_filters": 8,
+    "hidden_units": (16,),
+    "patch_frames": 16,
+    "patches_per_track": 2,
+    "batch_size": 8,
+    "max_epochs": 1,
+    "random_state": 0,
+}
+
+
+def tiny_pipeline(n_tracks=8, *, index=True):
+    """An unfitted mel -> embed (-> index) Pipeline with tiny settings, and its data.
+
+    Parameters
+    ----------
+    n_tracks : int, default=8
+        Number of one-second ``make_tracks`` clips at 8 kHz (two genres).
+    index : bool, default=True
+        End the pipeline with a ``NearestTracks(n_neighbors=3)`` step.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        The unfitted pipeline.
+    tracks : Bunch
+        The data from :func:`~sklearn_music.datasets.make_tracks`.
+
+    Examples
+    --------
+    >>> from sklearn_music.utils._test_common import tiny_pipeline
+    >>> pipe, tracks = tiny_pipeline(4, index=False)
+    >>> [name for name, _ in pipe.steps]
+    ['mel', 'embed']
+    """
+    from sklearn.pipeline import Pipeline
+
+    from .._embedder import ConvEmbedder
+    from .._mel import MelSpectrogramTransformer
+    from .._neighbors import NearestTracks
+    from ..datasets import make_tracks
+
+    tracks = make_tracks(n_tracks, n_genres=2, duration=1.0, sr=8000, random_state=0)
+    steps = [
+        ("mel", MelSpectrogramTransformer(**_TINY_MEL)),
+        ("embed", ConvEmbedder(**_TINY_EMBED)),
+    ]
+    if index:
+        steps.append(("index", NearestTracks(n_neighbors=3, random_state=0)))
+    return Pipeline(steps), tracks
