@@ -17,10 +17,12 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ._assessor import assessor_report
 from .utils._docstring import Substitution, _shared_docs
 from .utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = [
+    "assessor_report",
     "average_precision",
     "linear_probe_score",
     "make_retrieval_scorer",
