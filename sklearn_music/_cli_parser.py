@@ -252,4 +252,7 @@ def build_parser(commands):
     from .batch import add_batch_parsers  # light: dask loads when a command runs
 
     add_batch_parsers(sub, parents=[common])
+    from .report import add_report_parser  # light: matplotlib loads when it runs
+
+    add_report_parser(sub, parents=[common])
     return parser
