@@ -8,6 +8,7 @@ Subcommands::
     sklearn-music recommend TRACK_OR_FILE [...] --store tracks.db [--aggregate clusters]
     sklearn-music export --store tracks.db --out vectors.npy|vectors.parquet|vectors.csv
     sklearn-music serve --store tracks.db [--model model.skops] [--port 8000] [--workers N]
+    sklearn-music report --store tracks.db --music-dir DIR --out report/ [--model m.skops]
     sklearn-music demo
 
 Exit status: 0 on success, 1 on a runtime error (a one-line message on
