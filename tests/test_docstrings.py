@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "sklearn_music.store",
     "sklearn_music.serve",
     "sklearn_music.batch",
+    "sklearn_music.report",
     "sklearn_music.persistence",
     "sklearn_music.coldstart",
     "sklearn_music.pretrained",

@@ -47,7 +47,7 @@ def _split_model(model):
 
 
 def patch_embeddings(model, tracks, *, normalize=True):
-    """Embeddings of every patch of each track, and the patch offsets.
+    """Compute the embedding of every patch of each track, and the patch offsets.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def patch_embeddings(model, tracks, *, normalize=True):
 
 
 def representative_offset(embeddings, offsets):
-    """Start (seconds) of the patch nearest the track's mean patch embedding.
+    """Find the start (seconds) of the patch nearest the mean patch embedding.
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ def representative_offset(embeddings, offsets):
 
 
 def why_similar(model, track_a, track_b):
-    """Patch-by-patch similarity of two tracks under a model's embedder.
+    """Compare two tracks patch by patch under a model's embedder.
 
     Parameters
     ----------
