@@ -118,7 +118,9 @@ def _why(why):
         '<details class="why"><summary>why similar?</summary>'
         f'<img src="{_e(why["heat"])}" alt="patch similarity: query (rows) against '
         'neighbour (columns)">'
-        f"<p>Best-matching moments: query at {a:.1f} s, neighbour at {b:.1f} s.</p>"
+        "<p>How alike each moment of the query (rows, time running down) is to each "
+        "moment of the neighbour (columns, time running right); brighter is more alike. "
+        f"Best-matching moments: query at {a:.1f} s, neighbour at {b:.1f} s.</p>"
         f"<p>query {_audio(why['query'], 'query, best-matching moment')}</p>"
         f"<p>neighbour {_audio(why['neighbour'], 'neighbour, best-matching moment')}</p>"
         "</details>"

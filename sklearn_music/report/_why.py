@@ -46,7 +46,7 @@ def _split_model(model):
     return model[:i], est, first.hop_length / first.sr
 
 
-def patch_embeddings(model, tracks, *, normalize=True):
+def patch_embeddings(model, tracks, *, normalize=True, hop=None):
     """Compute the embedding of every patch of each track, and the patch offsets.
 
     Parameters
@@ -61,6 +61,10 @@ def patch_embeddings(model, tracks, *, normalize=True):
         Scale every patch embedding to unit length (then their dot products are
         cosine similarities). With ``False`` and ``aggregate="mean"`` the mean of a
         track's patch embeddings is the embedder's ``transform`` of the track.
+    hop : int, default=None
+        Frames between the patches; ``None``: the embedder's ``patch_hop`` (the
+        patches that ``transform`` averages). ``hop=patch_frames`` embeds half as
+        many patches, side by side.
 
     Returns
     -------
@@ -92,7 +96,7 @@ def patch_embeddings(model, tracks, *, normalize=True):
     module.eval()
     embeddings, offsets = [], []
     for spec in specs:
-        starts = _fixed_offsets(spec.shape[1], est.patch_frames, est._hop())
+        starts = _fixed_offsets(spec.shape[1], est.patch_frames, hop or est._hop())
         patches = np.stack([_crop(spec, o, est.patch_frames, est.pad_mode) for o in starts])
         with _torch_context(est.n_jobs), torch.no_grad():
             x = torch.as_tensor(patches, dtype=torch.float32, device=est.net_.device)

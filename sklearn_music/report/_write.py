@@ -115,40 +115,69 @@ def _load_model(model):
     return load_model(model)
 
 
+class _Window:
+    """A decoded stretch of a track (int16), to cut excerpts from without decoding again."""
+
+    def __init__(self, path, y=None, sr=None, begin=0.0):
+        self.path, self.sr, self.begin = path, sr, begin
+        self.pcm = None
+        if y is not None:
+            self.pcm = np.round(np.clip(y, -1.0, 1.0) * 32767).astype(np.int16)
+
+    def excerpt(self, start, duration, sr):
+        if self.pcm is not None and sr == self.sr:
+            a = int(round((start - self.begin) * sr))
+            b = a + int(round(duration * sr))
+            if a >= 0 and b <= len(self.pcm) + sr // 50:  # rounding at the track's end
+                return self.pcm[a:b].astype(np.float32) / 32767
+        return _media.read_excerpt(self.path, offset=start, duration=duration, sr=sr)
+
+
 def _track_media(out, n, path, model, *, excerpt_seconds, excerpt_offset, analysis_seconds, sr):
-    """Excerpt and thumbnail of one track; its patch embeddings when there is a model."""
+    """Excerpt and thumbnail of one track; with a model its patch embeddings too.
+
+    Returns the page's media of the track, ``(patch embeddings, their offsets)`` and
+    the decoded stretch of the track (a :class:`_Window`).
+    """
     duration = _media.track_duration(path)
     span = min(excerpt_seconds, duration)
     emb = off = None
+    window = _Window(path)
     if model is not None:
-        window = duration if analysis_seconds is None else min(duration, analysis_seconds)
-        begin = (duration - window) / 2
-        waveform = _media.read_excerpt(path, offset=begin, duration=window, sr=model[0].sr)
-        (emb,), (off,), patch_seconds = patch_embeddings(model, [waveform])
+        length = duration if analysis_seconds is None else min(duration, analysis_seconds)
+        begin = (duration - length) / 2
+        y = _media.read_excerpt(path, offset=begin, duration=length, sr=model[0].sr)
+        _, embedder, _ = _split_model(model)
+        # patches side by side: half the work of the embedder's overlapping ones
+        (emb,), (off,), patch_seconds = patch_embeddings(model, [y], hop=embedder.patch_frames)
         off = off + begin
         start = representative_offset(emb, off) + patch_seconds / 2 - span / 2
+        window = _Window(path, y, model[0].sr, begin)
     elif excerpt_offset is None:
         start = (duration - span) / 2
     else:
         start = excerpt_offset
     start = float(np.clip(start, 0.0, max(0.0, duration - span)))
-    y = _media.read_excerpt(path, offset=start, duration=span, sr=sr)
+    y = window.excerpt(start, span, sr)
     _media.write_ogg(out / "audio" / f"t{n}.ogg", y, sr)
     _media.write_thumbnail(out / "thumbs" / f"t{n}.png", y, sr)
     media = {"audio": f"audio/t{n}.ogg", "thumb": f"thumbs/t{n}.png", "offset": start}
-    return media, (emb, off)
+    return media, (emb, off), window
 
 
-def _why_media(out, item, paths, patches, patch_seconds, *, seconds, sr):
+def _why_media(out, item, windows, patches, patch_seconds, *, seconds, sr):
     """Heat map of the patch similarities of a pair and its two best-matching moments."""
     (emb_q, off_q), (emb_n, off_n) = patches
     similarity = emb_q @ emb_n.T
     i, j = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
     _media.write_heatmap(out / "why" / f"{item}.png", similarity)
     why = {"heat": f"why/{item}.png", "offsets": [float(off_q[i]), float(off_n[j])]}
-    for name, path, start in (("query", paths[0], off_q[i]), ("neighbour", paths[1], off_n[j])):
+    for name, window, start in (
+        ("query", windows[0], off_q[i]),
+        ("neighbour", windows[1], off_n[j]),
+    ):
         begin = max(0.0, float(start) + patch_seconds / 2 - seconds / 2)
-        y = _media.read_excerpt(path, offset=begin, duration=seconds, sr=sr)
+        y = window.excerpt(begin, seconds, sr)
         _media.write_ogg(out / "why" / f"{item}-{name[0]}.ogg", y, sr)
         why[name] = f"why/{item}-{name[0]}.ogg"
     return why
@@ -175,9 +204,9 @@ def _add_media(out, queries, music_dir, model, *, sr, **excerpt):
         for t in [q["track"]] + [it["track"] for it in q["items"]]:
             if t not in tracks:
                 tracks[t] = (len(tracks), _file(music_dir, t))
-    media, patches = {}, {}
+    media, patches, windows = {}, {}, {}
     for t, (n, path) in tracks.items():
-        media[t], patches[t] = _track_media(
+        media[t], patches[t], windows[t] = _track_media(
             out,
             n,
             path,
@@ -194,11 +223,10 @@ def _add_media(out, queries, music_dir, model, *, sr, **excerpt):
         for it in q["items"]:
             it.update({k: v for k, v in media[it["track"]].items() if k != "offset"})
             if model is not None:
-                pair = (tracks[q["track"]][1], tracks[it["track"]][1])
                 it["why"] = _why_media(
                     out,
                     it["item"],
-                    pair,
+                    (windows[q["track"]], windows[it["track"]]),
                     (patches[q["track"]], patches[it["track"]]),
                     patch_seconds,
                     seconds=max(4.0, 2 * patch_seconds),
