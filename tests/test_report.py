@@ -183,3 +183,22 @@ def test_report_command(collection, tmp_path, capsys):
     assert "--store-a needs --store-b" in capsys.readouterr().err
     assert main([*argv, "--out", str(out), "--tracks", "missing.wav"]) == 1
     assert "'missing.wav' is not in the store" in capsys.readouterr().err
+
+
+def test_window_excerpts_match_the_file(tmp_path, fitted):
+    from sklearn_music.report._media import read_excerpt
+    from sklearn_music.report._write import _Window
+
+    y = (0.5 * np.sin(2 * np.pi * 220 * np.arange(3 * 16000) / 16000)).astype(np.float32)
+    path = tmp_path / "tone.wav"
+    sf.write(path, y, 16000)
+    window = _Window(path, y[8000:40000], 16000, begin=0.5)
+    inside = window.excerpt(1.0, 0.5, 16000)
+    np.testing.assert_allclose(inside, y[16000:24000], atol=1e-4)
+    outside = window.excerpt(0.0, 0.5, 16000)  # before the window: read from the file
+    np.testing.assert_allclose(outside, read_excerpt(path, offset=0.0, duration=0.5, sr=16000))
+    # side-by-side patches for the heat maps
+    pipe, tracks = fitted
+    frames = pipe.named_steps["embed"].patch_frames
+    _, offsets, seconds = patch_embeddings(pipe, [tracks.data[0]], hop=frames)
+    np.testing.assert_allclose(np.diff(offsets[0])[:-1], seconds)
