@@ -251,7 +251,10 @@ def _cmd_index(args):
     _check_output(args.store, "store")
     _check_device(args.device)
     progress = _progress(args)
-    embedder = _load_pipeline(args)[:-1]
+    from ._query import embedding_steps
+
+    # a model saved by `fit` ends with its index; pretrained.load's ends with the embedder
+    embedder = embedding_steps(_load_pipeline(args))
     files, ids, _ = _collection(args.music_dir, labeled=False)
     skipped, all_vectors, all_ids = [], [], []
     with progress.bar("embedding", len(files), "track") as bar:

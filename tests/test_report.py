@@ -202,3 +202,23 @@ def test_window_excerpts_match_the_file(tmp_path, fitted):
     frames = pipe.named_steps["embed"].patch_frames
     _, offsets, seconds = patch_embeddings(pipe, [tracks.data[0]], hop=frames)
     np.testing.assert_allclose(np.diff(offsets[0])[:-1], seconds)
+
+
+def test_index_then_report_with_a_model_without_an_index_step(collection, tmp_path, capsys):
+    # pretrained.load gives Pipeline(mel, embedder) without an index: `index` must keep
+    # the embedder (it used to drop the last step whatever it was)
+    from sklearn_music.persistence import save_model
+
+    root, ids = collection
+    pipe, tracks = tiny_pipeline(8, index=False)
+    pipe.fit(list(tracks.data), tracks.genre)
+    save_model(pipe, tmp_path / "m.skops")
+    store = tmp_path / "s.db"
+    argv = ["index", str(root / "music"), "--model", str(tmp_path / "m.skops")]
+    assert main([*argv, "--store", str(store), "-k", "3"]) == 0
+    assert sorted(SimilarityStore(store)) == sorted(ids)
+    argv = ["report", "--store", str(store), "--music-dir", str(root / "music")]
+    argv += ["--model", str(tmp_path / "m.skops"), "--queries", "1", "-k", "2"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 0
+    assert "1 queries, 2 pairs, 3 excerpts" in capsys.readouterr().out
+    assert len(list((tmp_path / "r" / "why").glob("*.png"))) == 2
