@@ -41,7 +41,10 @@ _SCRIPT = """
   "use strict";
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const storeKey = "sklearn-music:" + data.report;
-  const saved = JSON.parse(localStorage.getItem(storeKey) || "{}");
+  // a browser may refuse storage to a page opened from disk: judgments then live
+  // until the page is closed (the download still works)
+  let saved = {};
+  try { saved = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { saved = {}; }
   const state = {assessor: saved.assessor || "", judgments: saved.judgments || {}};
   const items = {};
   data.queries.forEach(q => q.items.forEach(it => { items[it.item] = [q, it]; }));
@@ -49,7 +52,7 @@ _SCRIPT = """
   name.value = state.assessor;
 
   function save() {
-    localStorage.setItem(storeKey, JSON.stringify(state));
+    try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* no storage */ }
     const n = Object.keys(state.judgments).length;
     document.getElementById("status").textContent =
       n + " of " + Object.keys(items).length + " pairs judged";
