@@ -51,9 +51,11 @@ SimilarityStore.build(root / "tracks.db", model.transform(list(tracks.data)), id
 # %%
 # Why similar: the cosine similarity of every patch of one track with every patch of
 # the other. The left panel is a hand-built case: a track made of two halves (a
-# track of another genre, then ``track00``) against ``track00`` itself -- the bright
-# diagonal sits in the second half, where the same music is. The right panel is a
-# query and its nearest stored track.
+# track of another genre, then ``track00``) against ``track00`` itself; the
+# best-matching pair of patches (red cross) lies in the second half, where the same
+# music is. An embedder trained on genre finds much of a track alike to much of
+# another track of its genre, so the matrix is bright in blocks rather than along a
+# sharp diagonal. The right panel is a query and its nearest stored track.
 half = tracks.data[23][: tracks.sr * 3]
 music = tracks.data[0][: tracks.sr * 3]
 built = why_similar(model, np.concatenate([half, music]), music)

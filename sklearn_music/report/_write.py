@@ -118,8 +118,8 @@ def _load_model(model):
 class _Window:
     """A decoded stretch of a track (int16), to cut excerpts from without decoding again."""
 
-    def __init__(self, path, y=None, sr=None, begin=0.0):
-        self.path, self.sr, self.begin = path, sr, begin
+    def __init__(self, path, duration, y=None, sr=None, begin=0.0):
+        self.path, self.duration, self.sr, self.begin = path, duration, sr, begin
         self.pcm = None
         if y is not None:
             self.pcm = np.round(np.clip(y, -1.0, 1.0) * 32767).astype(np.int16)
@@ -142,7 +142,7 @@ def _track_media(out, n, path, model, *, excerpt_seconds, excerpt_offset, analys
     duration = _media.track_duration(path)
     span = min(excerpt_seconds, duration)
     emb = off = None
-    window = _Window(path)
+    window = _Window(path, duration)
     if model is not None:
         length = duration if analysis_seconds is None else min(duration, analysis_seconds)
         begin = (duration - length) / 2
@@ -152,7 +152,7 @@ def _track_media(out, n, path, model, *, excerpt_seconds, excerpt_offset, analys
         (emb,), (off,), patch_seconds = patch_embeddings(model, [y], hop=embedder.patch_frames)
         off = off + begin
         start = representative_offset(emb, off) + patch_seconds / 2 - span / 2
-        window = _Window(path, y, model[0].sr, begin)
+        window = _Window(path, duration, y, model[0].sr, begin)
     elif excerpt_offset is None:
         start = (duration - span) / 2
     else:
@@ -176,8 +176,10 @@ def _why_media(out, item, windows, patches, patch_seconds, *, seconds, sr):
         ("query", windows[0], off_q[i]),
         ("neighbour", windows[1], off_n[j]),
     ):
-        begin = max(0.0, float(start) + patch_seconds / 2 - seconds / 2)
-        y = window.excerpt(begin, seconds, sr)
+        span = min(seconds, window.duration)
+        begin = float(start) + patch_seconds / 2 - span / 2  # centred on the patch...
+        begin = float(np.clip(begin, 0.0, window.duration - span))  # ...inside the track
+        y = window.excerpt(begin, span, sr)
         _media.write_ogg(out / "why" / f"{item}-{name[0]}.ogg", y, sr)
         why[name] = f"why/{item}-{name[0]}.ogg"
     return why
