@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "sklearn_music.coldstart",
     "sklearn_music.store",
     "sklearn_music.persistence",
+    "sklearn_music.report",
 )
 # private names the docs once referred to without a target (issue #14)
 PRIVATE_NAMES = {"min_patch_frames", "MultiHeadNet"}
