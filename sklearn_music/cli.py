@@ -245,12 +245,13 @@ def _embed_batch(embedder, paths, ids, args, skipped):
 def _cmd_index(args):
     import numpy as np
 
+    from ._query import embedding_steps
     from .store import SimilarityStore
 
     _check_output(args.store, "store")
     _check_device(args.device)
     progress = _progress(args)
-    embedder = _load_pipeline(args)[:-1]
+    embedder = embedding_steps(_load_pipeline(args))  # a model without index: all of it
     files, ids, _ = _collection(args.music_dir, labeled=False)
     skipped, all_vectors, all_ids = [], [], []
     with progress.bar("embedding", len(files), "track") as bar:

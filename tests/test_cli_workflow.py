@@ -440,3 +440,18 @@ def test_progress_on_a_tty(music, model, tmp_path):
     assert "sklearn-music: finding the 10 most similar tracks of each track, writing" in err
     assert "\x1b[A" not in err  # tqdm moves the cursor up only for nested bars
     assert "mel" not in err.lower()  # the estimators' own bars stay off
+
+
+def test_index_with_a_model_without_index(music, model, store, tmp_path, capsys):
+    """A saved mel -> embedder Pipeline (as pretrained.load gives) indexes the same vectors."""
+    from sklearn_music.persistence import load_model, save_model
+
+    embedder = tmp_path / "embedder.skops"
+    save_model(load_model(model)[:-1], embedder)
+    path = tmp_path / "tracks.db"
+    argv = ["index", str(music), "--model", str(embedder), "--store", str(path), "-k", "3"]
+    assert _run(argv, capsys)[0] == 0
+    with SimilarityStore(path) as got, SimilarityStore(store) as ref:
+        assert list(got) == list(ref)
+        for tid in ref:
+            np.testing.assert_allclose(got.vector(tid), ref.vector(tid), rtol=1e-6)
