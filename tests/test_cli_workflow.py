@@ -307,15 +307,23 @@ def test_k_above_stored_lists(store, capsys):
     assert len(out.splitlines()) == 7 and "holds 7 other tracks; printing 7" in err
 
 
-def test_recommend_says_when_short(store, capsys):
-    with SimilarityStore(store) as s:
-        track = next(iter(s))
-    status, out, err = _run(["recommend", track, "--store", str(store), "-k", "7"], capsys)
+def test_recommend_says_when_short(tmp_path, monkeypatch, capsys):
+    """Two groups of 4 tracks, 3 neighbours stored: the default search stays in one."""
+    from sklearn_music.store import _queries
+
+    monkeypatch.setattr(_queries, "SCAN_BELOW", 0)  # the graph search, not a small-store scan
+    store = tmp_path / "tracks.db"
+    X = np.array([[1, 0.1 * i] for i in range(4)] + [[-1, 0.1 * i] for i in range(4)])
+    SimilarityStore.build(store, X, [f"t{i}" for i in range(8)], n_neighbors=3)
+    status, out, err = _run(["recommend", "t0", "--store", str(store), "-k", "7"], capsys)
     assert status == 0 and len(out.splitlines()) == 3
     assert "3 of the 7 asked" in err and "--exhaustive" in err
     status, out, err = _run(
-        ["recommend", track, "--store", str(store), "-k", "7", "--exhaustive"], capsys
+        ["recommend", "t0", "--store", str(store), "-k", "7", "--exhaustive"], capsys
     )
+    assert len(out.splitlines()) == 7 and err == ""
+    monkeypatch.undo()  # a store this small is scanned: every track comes back
+    status, out, err = _run(["recommend", "t0", "--store", str(store), "-k", "7"], capsys)
     assert len(out.splitlines()) == 7 and err == ""
 
 
