@@ -193,8 +193,8 @@ def build_parser(commands):
     p.add_argument(
         "--exhaustive",
         action="store_true",
-        help="score every stored track instead of the stored neighbours of the history "
-        "(always so for a history with audio files)",
+        help="score every stored track instead of searching the stored similar-track "
+        "lists from the history (always so for a history with audio files)",
     )
     p.add_argument(
         "--aggregate",

@@ -102,8 +102,8 @@ def recommend(store, queries, *, k, exhaustive, aggregate, model_loader, warn):
         out = store.recommend(history, k=k, exhaustive=exhaustive, aggregate=aggregate)
         if len(out) < k and not exhaustive and len(store) - len(set(history)) > len(out):
             warn(
-                f"{len(out)} of the {k} asked: only the stored similar tracks of the history "
-                "are candidates; --exhaustive scores every track"
+                f"{len(out)} of the {k} asked: only the tracks reached through the stored "
+                "similar tracks of the history are candidates; --exhaustive scores every track"
             )
         return out
     return _recommend_vectors(store, queries, k=k, aggregate=aggregate, model_loader=model_loader)

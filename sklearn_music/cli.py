@@ -246,15 +246,13 @@ def _embed_batch(embedder, paths, ids, args, skipped):
 def _cmd_index(args):
     import numpy as np
 
+    from ._query import embedding_steps
     from .store import SimilarityStore
 
     _check_output(args.store, "store")
     _check_device(args.device)
     progress = _progress(args)
-    from ._query import embedding_steps
-
-    # a model saved by `fit` ends with its index; pretrained.load's ends with the embedder
-    embedder = embedding_steps(_load_pipeline(args))
+    embedder = embedding_steps(_load_pipeline(args))  # a model without index: all of it
     files, ids, _ = _collection(args.music_dir, labeled=False)
     skipped, all_vectors, all_ids = [], [], []
     with progress.bar("embedding", len(files), "track") as bar:

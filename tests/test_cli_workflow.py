@@ -307,15 +307,23 @@ def test_k_above_stored_lists(store, capsys):
     assert len(out.splitlines()) == 7 and "holds 7 other tracks; printing 7" in err
 
 
-def test_recommend_says_when_short(store, capsys):
-    with SimilarityStore(store) as s:
-        track = next(iter(s))
-    status, out, err = _run(["recommend", track, "--store", str(store), "-k", "7"], capsys)
+def test_recommend_says_when_short(tmp_path, monkeypatch, capsys):
+    """Two groups of 4 tracks, 3 neighbours stored: the default search stays in one."""
+    from sklearn_music.store import _queries
+
+    monkeypatch.setattr(_queries, "SCAN_BELOW", 0)  # the graph search, not a small-store scan
+    store = tmp_path / "tracks.db"
+    X = np.array([[1, 0.1 * i] for i in range(4)] + [[-1, 0.1 * i] for i in range(4)])
+    SimilarityStore.build(store, X, [f"t{i}" for i in range(8)], n_neighbors=3)
+    status, out, err = _run(["recommend", "t0", "--store", str(store), "-k", "7"], capsys)
     assert status == 0 and len(out.splitlines()) == 3
     assert "3 of the 7 asked" in err and "--exhaustive" in err
     status, out, err = _run(
-        ["recommend", track, "--store", str(store), "-k", "7", "--exhaustive"], capsys
+        ["recommend", "t0", "--store", str(store), "-k", "7", "--exhaustive"], capsys
     )
+    assert len(out.splitlines()) == 7 and err == ""
+    monkeypatch.undo()  # a store this small is scanned: every track comes back
+    status, out, err = _run(["recommend", "t0", "--store", str(store), "-k", "7"], capsys)
     assert len(out.splitlines()) == 7 and err == ""
 
 
@@ -440,3 +448,18 @@ def test_progress_on_a_tty(music, model, tmp_path):
     assert "sklearn-music: finding the 10 most similar tracks of each track, writing" in err
     assert "\x1b[A" not in err  # tqdm moves the cursor up only for nested bars
     assert "mel" not in err.lower()  # the estimators' own bars stay off
+
+
+def test_index_with_a_model_without_index(music, model, store, tmp_path, capsys):
+    """A saved mel -> embedder Pipeline (as pretrained.load gives) indexes the same vectors."""
+    from sklearn_music.persistence import load_model, save_model
+
+    embedder = tmp_path / "embedder.skops"
+    save_model(load_model(model)[:-1], embedder)
+    path = tmp_path / "tracks.db"
+    argv = ["index", str(music), "--model", str(embedder), "--store", str(path), "-k", "3"]
+    assert _run(argv, capsys)[0] == 0
+    with SimilarityStore(path) as got, SimilarityStore(store) as ref:
+        assert list(got) == list(ref)
+        for tid in ref:
+            np.testing.assert_allclose(got.vector(tid), ref.vector(tid), rtol=1e-6)

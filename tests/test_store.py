@@ -189,13 +189,20 @@ def test_recommend(tmp_path, rng):
         got = store.recommend(history, k=8, exhaustive=True, batch_size=37)
         assert [t for t, _ in got] == expected
         np.testing.assert_allclose([s for _, s in got], np.sort(scores)[::-1][:8], atol=1e-5)
+        assert store.recommend(history, k=8) == got  # a store this small is scanned
+    from sklearn_music.store import _queries
+
+    with SimilarityStore(path) as store, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_queries, "SCAN_BELOW", 0)  # the search of the stored lists
         fast = store.recommend(history, k=8)
-        assert 0 < len(fast) <= 8
-        candidates = {t for h in history for t, _ in store.similar(h)}
-        assert {t for t, _ in fast} <= candidates - set(history)
-        # re-ranked against the query: the best candidates, best first
-        cand = sorted(candidates - set(history), key=lambda t: -scores[int(t[1:])])
-        assert [t for t, _ in fast] == cand[:8]
+        assert len(fast) == 8 and not {t for t, _ in fast} & set(history)
+        # exact scores, best first, at least as good as re-ranking the history's lists
+        ranked = [scores[int(t[1:])] for t, _ in fast]
+        np.testing.assert_allclose([s for _, s in fast], ranked, atol=1e-5)
+        assert ranked == sorted(ranked, reverse=True)
+        candidates = {t for h in history for t, _ in store.similar(h)} - set(history)
+        lists_only = sorted((scores[int(t[1:])] for t in candidates), reverse=True)[:8]
+        assert all(a >= b - 1e-6 for a, b in zip(ranked, lists_only))
         with pytest.raises(KeyError, match="'t999'"):
             store.recommend(["t1", "t999"])
         with pytest.raises(ValueError, match="empty"):
