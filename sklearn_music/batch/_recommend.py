@@ -1,10 +1,13 @@
 """Recommendations for every user of a listening table, on a Dask cluster."""
 
+import itertools
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
+from ..store import _format as fmt
+from ..store import _search as search
 from ..utils._sklearn_compat import validate_params
 from . import _shards
 
@@ -46,7 +49,7 @@ def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive
     """Recommend for a part of the users and write its shard; run on a worker.
 
     Tracks of a history that the store does not hold are left out; a user
-    with none left gets no rows.
+    with none left (or whose profile has no direction) gets no rows.
     """
     import pyarrow as pa
 
@@ -57,11 +60,8 @@ def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive
         return {"index": index, "skipped": True}
     cols = {"user_id": [], "rank": [], "track_id": [], "score": []}
     with SimilarityStore(store_path) as store:
-        for user, history in zip(user_ids, histories):
-            known = [t for t in history if t in store]
-            if not known:
-                continue
-            recs = store.recommend(known, k=n, exhaustive=exhaustive)
+        lists = recommend_users(store, histories, n=n, exhaustive=exhaustive)
+        for user, recs in zip(user_ids, lists):
             for rank, (tid, score) in enumerate(recs, start=1):
                 cols["user_id"].append(user)
                 cols["rank"].append(rank)
@@ -78,6 +78,117 @@ def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive
     )
     _shards.write_parquet_atomic(table, shard)
     return {"index": index, "skipped": False, "n_rows": table.num_rows}
+
+
+# --------------------------------------------------------------------------- #
+# scoring many users at once
+# --------------------------------------------------------------------------- #
+def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536):
+    """``store.recommend(known, k=n, exhaustive=exhaustive)`` for many histories at once.
+
+    ``known`` is the part of a history that the store holds (``t in store``).
+    The store rows that all the histories need are read in bulk (a few
+    ``IN (...)`` queries, or one scan with ``exhaustive=True``) instead of
+    ``recommend``'s lookups per track, and each user is scored with the
+    same functions as :meth:`SimilarityStore.recommend
+    <sklearn_music.store.SimilarityStore.recommend>` (``_search.prepare``,
+    ``scores``, ``top_k``) on the same rows in the same order, so the lists
+    are the same.
+
+    Parameters
+    ----------
+    store : SimilarityStore
+        An open store.
+    histories : list of list of (str or int)
+        Track ids per user, distinct within a history.
+    n : int
+        Tracks per list.
+    exhaustive : bool, default=False
+        As for ``recommend``: score every stored vector (one scan for all
+        the users, a matrix product per chunk of ``batch_size`` tracks)
+        instead of the history's stored similar tracks.
+    batch_size : int, default=65536
+        Tracks per chunk of the exhaustive scan.
+
+    Returns
+    -------
+    lists : list of list of (track_id, float)
+        Per history, ``(track_id, score)`` best first; empty for a history
+        with no stored track, or whose mean unit vector is zero (where
+        ``recommend`` raises).
+    """
+    from ..store import _bulk
+
+    kind = store.id_type.__name__
+    keys = [[fmt.id_to_key(t, kind) for t in h if fmt.id_kind(t) == kind] for h in histories]
+    lists = _bulk.lists_of(store, list(dict.fromkeys(k for h in keys for k in h)))
+    keys = [[k for k in h if k in lists] for h in keys]
+    needed = [*lists] if exhaustive else [*lists, *(x for v in lists.values() for x in v)]
+    needed = list(dict.fromkeys(needed))
+    row = {k: i for i, k in enumerate(needed)}
+    P = search.prepare(_bulk.vectors_of(store, needed), store.metric)
+    rows = [np.array([row[k] for k in h], dtype=np.intp) for h in keys]
+    queries = [_profile(P[r], store.metric) if r.size else None for r in rows]
+    if exhaustive:
+        best = _best_of_scan(store, queries, keys, n, batch_size)
+    else:
+        ids = np.array(needed, dtype=object)
+        nbrs = {k: list(map(row.__getitem__, v)) for k, v in lists.items()}
+        best = [
+            _best_of_similar(q, P, ids, r, [nbrs[k] for k in h], n, store.metric)
+            for q, r, h in zip(queries, rows, keys)
+        ]
+    return [[(store._to_id(k), float(x)) for x, k in zip(*b)] for b in best]
+
+
+def _profile(H, metric):
+    """The query of prepared history rows H, as ``SimilarityStore.recommend`` makes it;
+    None where the unit vectors sum to zero (``recommend`` raises)."""
+    q = H.mean(axis=0, keepdims=True)
+    if metric == "cosine":
+        norm = np.linalg.norm(q)
+        if norm == 0:
+            return None
+        q /= norm
+    return q
+
+
+def _best_of_similar(q, P, ids, history, neighbours, n, metric):
+    """The n best (scores, keys) of the history's stored similar tracks (rows of P,
+    keys ``ids``), as ``SimilarityStore._best_of_similar``: candidates in order
+    of discovery, the history's tracks left out."""
+    if q is None:
+        return (), ()
+    cand = dict.fromkeys(itertools.chain.from_iterable(neighbours))  # order of discovery
+    for r in history.tolist():
+        cand.pop(r, None)
+    if not cand:
+        return (), ()
+    cand = np.fromiter(cand, dtype=np.intp, count=len(cand))
+    top_s, top_r = search.top_k(search.scores(q, P[cand], metric), cand, n)
+    return top_s[0], ids[top_r[0]]
+
+
+def _best_of_scan(store, queries, histories, n, batch_size, users_per_block=256):
+    """The n best of every stored track per query, as ``search.best_of``, over one
+    scan: a matrix product per chunk and block of users."""
+    from ..store import _bulk
+
+    users = [u for u, q in enumerate(queries) if q is not None]
+    best = [([], []) for _ in queries]
+    for keys, X, _ in _bulk.scan(store, batch_size):
+        Xp = search.prepare(X, store.metric)
+        col = {k: i for i, k in enumerate(keys)}
+        keys = np.asarray(keys, dtype=object)
+        for lo in range(0, len(users), users_per_block):
+            block = users[lo : lo + users_per_block]
+            S = search.scores(np.vstack([queries[u] for u in block]), Xp, store.metric)
+            for u, s in zip(block, S):
+                keep = np.ones(len(keys), dtype=bool)
+                keep[[col[k] for k in histories[u] if k in col]] = False
+                ts, tk = search.top_k(s[keep][None, :], keys[keep], n)
+                best[u] = search.merge(*best[u], ts[0], tk[0], n)
+    return best
 
 
 def _user_type(user_ids):
