@@ -59,6 +59,11 @@ def _cluster(n_workers):
     return cluster, Client(cluster)
 
 
+def _workers_cpu(client):
+    """CPU seconds used so far by all the worker processes together."""
+    return sum(client.run(time.process_time).values())
+
+
 def _worker_peaks(client):
     return sorted(client.run(_rss_mib).values())
 
@@ -102,6 +107,7 @@ def bench_embed(tmp, n_files, seconds):
                 progress=False,
             )
             load = os.getloadavg()[0]
+            cpu0 = _workers_cpu(client)
             t0 = time.perf_counter()
             out = embed_catalogue(
                 model,
@@ -112,6 +118,8 @@ def bench_embed(tmp, n_files, seconds):
                 progress=False,
             )
             wall = time.perf_counter() - t0
+            cpu = _workers_cpu(client) - cpu0
+            load = (load + os.getloadavg()[0]) / 2
         assert out["n_tracks"] == n_files
         rows.append(
             {
@@ -119,6 +127,7 @@ def bench_embed(tmp, n_files, seconds):
                 "files_s": n_files / wall,
                 "rtf": n_files * seconds / wall,
                 "wall": wall,
+                "cpu_per_file": cpu / n_files,
                 "load": load,
             }
         )
@@ -338,6 +347,7 @@ def report(embed_rows, store_rows, rec_row, args):
         "     - files/s",
         "     - realtime factor",
         "     - wall (s)",
+        "     - worker CPU s per file",
         "     - load",
     ]
     for r in embed_rows:
@@ -346,6 +356,7 @@ def report(embed_rows, store_rows, rec_row, args):
             f"     - {r['files_s']:.2f}",
             f"     - {r['rtf']:.0f}x",
             f"     - {r['wall']:.1f}",
+            f"     - {r.get('cpu_per_file', float('nan')):.3f}",
             f"     - {r['load']:.1f}",
         ]
     if len(embed_rows) == 2:
@@ -443,6 +454,11 @@ def main():
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["embed", "store", "recommend"])
     parser.add_argument("--json", type=Path, help="also write the measured rows to this file")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="(d) on this store, made by an earlier run at --sizes[0], instead of a new one",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.files, args.seconds, args.users = [5000, 20000], 4, 2.0, 1000
@@ -451,10 +467,9 @@ def main():
         embed_rows = [] if "embed" in args.skip else bench_embed(tmp, args.files, args.seconds)
         store_rows = [] if "store" in args.skip else [bench_store(tmp, n) for n in args.sizes]
         rec_row = None
-        if "recommend" not in args.skip and store_rows:
-            rec_row = bench_recommend(
-                tmp, tmp / f"store{args.sizes[0]}.db", args.sizes[0], args.users
-            )
+        store = args.store or tmp / f"store{args.sizes[0]}.db"
+        if "recommend" not in args.skip and (store_rows or args.store):
+            rec_row = bench_recommend(tmp, store, args.sizes[0], args.users)
         if args.json:
             rows = {"embed": embed_rows, "store": store_rows, "recommend": rec_row}
             args.json.write_text(json.dumps(rows, indent=1))

@@ -374,3 +374,21 @@ def test_recommend_users_equals_store_recommend(metric, exhaustive, tmp_path):
                 [s for _, s in recs], [s for _, s in expected], rtol=1e-12, atol=1e-12
             )
             assert all(type(t) is int for t, _ in recs)
+
+
+def test_bulk_reads_of_a_store(tmp_path):
+    """lists_of leaves unknown keys out; vectors_of keeps the order and names a missing id."""
+    from sklearn_music.store import SimilarityStore
+    from sklearn_music.store._bulk import lists_of, vectors_of
+
+    X = np.random.default_rng(4).normal(size=(2000, 3)).astype(np.float32)
+    ids = [f"t{i}" for i in range(2000)]
+    SimilarityStore.build(tmp_path / "s.db", X, ids, n_neighbors=3, algorithm="brute")
+    with SimilarityStore(tmp_path / "s.db") as store:
+        keys = ids[::-1][:1500]  # more than one IN (...) query
+        lists = lists_of(store, [*keys, "nope"])
+        assert list(lists) != [] and set(lists) == set(keys)
+        assert all(lists[k] == [t for t, _ in store.similar(k)] for k in keys[:50])
+        np.testing.assert_array_equal(vectors_of(store, keys), X[[int(k[1:]) for k in keys]])
+        with pytest.raises(KeyError, match="unknown track id 'nope'"):
+            vectors_of(store, ["t1", "nope"])

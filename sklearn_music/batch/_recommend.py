@@ -228,12 +228,15 @@ def recommend_all(
     """Recommend tracks for every user of a listening table on a Dask cluster.
 
     Each user's list is :meth:`SimilarityStore.recommend
-    <sklearn_music.store.SimilarityStore.recommend>` of their history; the
-    users are split into parts of ``users_per_task``, each part runs on a
-    worker (which opens the store file read-only, so the store must be on a
-    file system the workers share) and writes a Parquet shard
-    ``output/part-NNNNNN.parquet`` of ``user_id, rank, track_id, score``.
-    A rerun skips the parts already written.
+    <sklearn_music.store.SimilarityStore.recommend>` of the tracks of their
+    history that the store holds (a user with none, or whose mean unit vector
+    is zero, gets no rows). The users are split into parts of
+    ``users_per_task``; each part runs on a worker, which opens the store file
+    read-only (so the store must be on a file system the workers share), reads
+    the neighbour lists and vectors that all the part's users need with a few
+    queries, scores every user with the functions ``recommend`` uses, and
+    writes a Parquet shard ``output/part-NNNNNN.parquet`` of ``user_id, rank,
+    track_id, score``. A rerun skips the parts already written.
 
     Parameters
     ----------
@@ -259,7 +262,9 @@ def recommend_all(
     n_workers : int, default=2
         Workers of the local cluster.
     users_per_task : int, default=5000
-        Users per part (per shard).
+        Users per part (per shard). A worker holds the part's neighbour
+        lists and candidate vectors: up to ``users_per_task x history length
+        x n_neighbors`` distinct tracks, ``8 x dim`` bytes each.
     progress : bool, default=None
         Show a progress bar; None shows it when stderr is a terminal.
 
