@@ -266,7 +266,7 @@ def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2, n_ref=1000)
     import pyarrow.parquet as pq
 
     from sklearn_music.batch import recommend_all
-    from sklearn_music.batch._recommend import recommend_users
+    from sklearn_music.batch._recommend import recommend_users, resident_rows
     from sklearn_music.store import SimilarityStore
 
     rng = np.random.default_rng(2)
@@ -287,7 +287,12 @@ def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2, n_ref=1000)
         t_bulk = clock.lap()
         recommend_users(store, histories, n=10)
         t_part = clock.lap()
-    assert bulk == ref, "recommend_users differs from SimilarityStore.recommend"
+        rows = resident_rows(store)
+        t_load = clock.lap()
+        resident = recommend_users(store, histories[:n_ref], n=10, rows=rows)
+        t_res = clock.lap()
+        del rows
+    assert bulk == ref == resident, "recommend_users differs from SimilarityStore.recommend"
     load.append(os.getloadavg()[0])
     cluster, client = _cluster(n_workers)
     with cluster, client:
@@ -310,6 +315,9 @@ def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2, n_ref=1000)
         "n_part": len(histories),
         "part_users_s": len(histories) / t_part[0],
         "part_users_cpu_s": len(histories) / t_part[1],
+        "load_s": t_load,
+        "resident_users_s": n_ref / t_res[0],
+        "resident_users_cpu_s": n_ref / t_res[1],
         "load": float(np.mean(load)),
     }
     print(f"recommend: {row}", flush=True)
@@ -389,7 +397,12 @@ def _recommend_lines(r, args):
         f"- bulk scoring of a part, ``recommend_users``: {bulk:.0f} ({bulk_cpu:.0f}), "
         f"{bulk / ref:.1f}x ({bulk_cpu / ref_cpu:.1f}x of CPU time), identical lists;",
         f"- a part of {r['n_part']:,} users (``recommend_all``'s default): {part:.0f} "
-        f"({r['part_users_cpu_s']:.0f}).",
+        f"({r['part_users_cpu_s']:.0f});",
+        f"- the store in memory (``resident_rows``, read once per worker in "
+        f"{r['load_s'][0]:.1f} s, {r['load_s'][1]:.1f} CPU s), then the same users: "
+        f"{r['resident_users_s']:.0f} ({r['resident_users_cpu_s']:.0f}), "
+        f"{r['resident_users_s'] / ref:.0f}x ({r['resident_users_cpu_s'] / ref_cpu:.0f}x "
+        "of CPU time), identical lists.",
         "",
         f"``recommend_all``, {r['users']:,} users, 2 workers: {r['users_s']:.0f} users/s "
         f"({r['wall']:.1f} s, cluster start not counted); 10^6 users: "

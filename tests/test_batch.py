@@ -346,7 +346,7 @@ def test_cli_subcommands_on_a_scheduler_address(client, music, model, tmp_path, 
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_recommend_users_equals_store_recommend(metric, exhaustive, tmp_path):
     """The bulk scoring of a part gives each user's ``SimilarityStore.recommend``."""
-    from sklearn_music.batch._recommend import recommend_users
+    from sklearn_music.batch._recommend import recommend_users, resident_rows
     from sklearn_music.store import SimilarityStore
 
     rng = np.random.default_rng(3)
@@ -361,6 +361,8 @@ def test_recommend_users_equals_store_recommend(metric, exhaustive, tmp_path):
     histories += [[ids[0], ids[1]], [ids[5], -1, str(ids[6])], [-1], []]
     with SimilarityStore(path) as store:
         got = recommend_users(store, histories, n=5, exhaustive=exhaustive, batch_size=37)
+        rows = resident_rows(store)  # the whole store in memory, as a worker keeps it
+        assert recommend_users(store, histories, n=5, exhaustive=exhaustive, rows=rows) == got
         assert len(got) == len(histories)
         for history, recs in zip(histories, got):
             known = [t for t in history if t in store]

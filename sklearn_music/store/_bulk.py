@@ -182,3 +182,12 @@ def vectors_of(store, keys):
         key = keys[int(np.flatnonzero(~found)[0])]
         raise store._missing(store._to_id(key), key, "tracks", "neighbors")
     return X
+
+
+def iter_lists(store, chunk=10000):
+    """Every stored neighbour list, checked: (key, neighbour keys), in key order."""
+    info = store._info
+    cur = store._conn.execute(f"SELECT track_id, {info.list_columns} FROM neighbors")
+    while rows := cur.fetchmany(chunk):
+        for row in rows:
+            yield row[0], rd.list_row(info, row[0], row[1:])[1]
