@@ -9,8 +9,12 @@
     of each stage, the peak resident memory of the client and of each worker
     process, and the store's ``similar`` latency (p50/p99 over 10^4 random ids)
     at each size; the largest size gives the extrapolation to 10^7;
-(d) ``recommend_all`` for ``--users`` synthetic users (20 tracks each, drawn
-    around a few random tracks) on the smallest store: users/s.
+(d) recommendations on the smallest store (or ``--store``) for ``--users``
+    synthetic users (20 tracks each, drawn around a few random tracks): in one
+    process, the per-user ``SimilarityStore.recommend`` (the reference) beside
+    the bulk scoring ``recommend_users`` (rows read per part, or the whole store
+    in memory) on the same users, users/s of wall and CPU time, lists checked
+    equal; then ``recommend_all`` on 2 workers: users/s.
 
 Run::
 
@@ -23,6 +27,7 @@ The table is printed (reStructuredText) and written to
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import resource
@@ -56,6 +61,11 @@ def _cluster(n_workers):
         memory_limit=0,
     )
     return cluster, Client(cluster)
+
+
+def _workers_cpu(client):
+    """CPU seconds used so far by all the worker processes together."""
+    return sum(client.run(time.process_time).values())
 
 
 def _worker_peaks(client):
@@ -101,6 +111,7 @@ def bench_embed(tmp, n_files, seconds):
                 progress=False,
             )
             load = os.getloadavg()[0]
+            cpu0 = _workers_cpu(client)
             t0 = time.perf_counter()
             out = embed_catalogue(
                 model,
@@ -111,6 +122,8 @@ def bench_embed(tmp, n_files, seconds):
                 progress=False,
             )
             wall = time.perf_counter() - t0
+            cpu = _workers_cpu(client) - cpu0
+            load = (load + os.getloadavg()[0]) / 2
         assert out["n_tracks"] == n_files
         rows.append(
             {
@@ -118,6 +131,7 @@ def bench_embed(tmp, n_files, seconds):
                 "files_s": n_files / wall,
                 "rtf": n_files * seconds / wall,
                 "wall": wall,
+                "cpu_per_file": cpu / n_files,
                 "load": load,
             }
         )
@@ -235,11 +249,29 @@ def bench_store(tmp, n, n_workers=2):
 # --------------------------------------------------------------------------- #
 # (d) recommendations
 # --------------------------------------------------------------------------- #
-def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2):
+class _Clock:
+    """Wall and CPU seconds since the last lap (CPU time: this process, all threads)."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
+def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2, n_ref=1000):
+    """recommend_all on a cluster, and in one process the per-user lookups of
+    ``SimilarityStore.recommend`` (the reference) beside the bulk scoring of a part
+    (``recommend_users``) on the same users, same store."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sklearn_music.batch import recommend_all
+    from sklearn_music.batch._recommend import recommend_users, resident_rows
+    from sklearn_music.store import SimilarityStore
 
     rng = np.random.default_rng(2)
     per_user = 20
@@ -249,15 +281,49 @@ def bench_recommend(tmp, store_path, n_tracks, n_users, n_workers=2):
     tracks = (seeds[:, :, None] + np.arange(5)[None, None, :]).reshape(-1)
     ids = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in tracks]
     pq.write_table(pa.table({"user_id": users, "track_id": ids}), tmp / "plays.parquet")
+    histories = [ids[u * per_user : (u + 1) * per_user] for u in range(min(n_users, 5000))]
+    load = [os.getloadavg()[0]]
+    with SimilarityStore(store_path) as store:
+        clock = _Clock()
+        ref = [store.recommend([t for t in h if t in store], k=10) for h in histories[:n_ref]]
+        t_ref = clock.lap()
+        bulk = recommend_users(store, histories[:n_ref], n=10)
+        t_bulk = clock.lap()
+        recommend_users(store, histories, n=10)
+        t_part = clock.lap()
+        rows = resident_rows(store)
+        t_load = clock.lap()
+        resident = recommend_users(store, histories[:n_ref], n=10, rows=rows)
+        t_res = clock.lap()
+        del rows
+    assert bulk == ref == resident, "recommend_users differs from SimilarityStore.recommend"
+    load.append(os.getloadavg()[0])
     cluster, client = _cluster(n_workers)
     with cluster, client:
-        load = os.getloadavg()[0]
+        load.append(os.getloadavg()[0])
         t0 = time.perf_counter()
         out = recommend_all(
             tmp / "plays.parquet", store_path, tmp / "recs", n=10, scheduler=client, progress=False
         )
         wall = time.perf_counter() - t0
-    row = {"users": out["n_users"], "wall": wall, "users_s": out["n_users"] / wall, "load": load}
+        load.append(os.getloadavg()[0])
+    row = {
+        "users": out["n_users"],
+        "wall": wall,
+        "users_s": out["n_users"] / wall,
+        "n_ref": n_ref,
+        "ref_users_s": n_ref / t_ref[0],
+        "bulk_users_s": n_ref / t_bulk[0],
+        "ref_users_cpu_s": n_ref / t_ref[1],
+        "bulk_users_cpu_s": n_ref / t_bulk[1],
+        "n_part": len(histories),
+        "part_users_s": len(histories) / t_part[0],
+        "part_users_cpu_s": len(histories) / t_part[1],
+        "load_s": t_load,
+        "resident_users_s": n_ref / t_res[0],
+        "resident_users_cpu_s": n_ref / t_res[1],
+        "load": float(np.mean(load)),
+    }
     print(f"recommend: {row}", flush=True)
     return row
 
@@ -293,6 +359,7 @@ def report(embed_rows, store_rows, rec_row, args):
         "     - files/s",
         "     - realtime factor",
         "     - wall (s)",
+        "     - worker CPU s per file",
         "     - load",
     ]
     for r in embed_rows:
@@ -301,6 +368,7 @@ def report(embed_rows, store_rows, rec_row, args):
             f"     - {r['files_s']:.2f}",
             f"     - {r['rtf']:.0f}x",
             f"     - {r['wall']:.1f}",
+            f"     - {r.get('cpu_per_file', float('nan')):.3f}",
             f"     - {r['load']:.1f}",
         ]
     if len(embed_rows) == 2:
@@ -311,18 +379,39 @@ def report(embed_rows, store_rows, rec_row, args):
     if store_rows:
         lines += _store_lines(store_rows)
     if rec_row:
-        lines += [
-            "",
-            f"(d) recommend_all: {rec_row['users']:,} users (20 tracks each) on the "
-            f"{args.sizes[0]:,}-track store, 2 workers: {rec_row['users_s']:.0f} users/s "
-            f"({rec_row['wall']:.1f} s, load {rec_row['load']:.1f}); 10^6 users: "
-            f"{1e6 / rec_row['users_s'] / 60:.0f} min.",
-        ]
+        lines += _recommend_lines(rec_row, args)
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick and not args.skip:
         out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "scale.rst"
         out.write_text(text)
+
+
+def _recommend_lines(r, args):
+    ref, bulk, part = r["ref_users_s"], r["bulk_users_s"], r["part_users_s"]
+    ref_cpu, bulk_cpu = r["ref_users_cpu_s"], r["bulk_users_cpu_s"]
+    return [
+        "",
+        f"(d) Recommendations on the {args.sizes[0]:,}-track store, 20 tracks per user, "
+        f"10 per list (load {r['load']:.1f}). In one process, the same {r['n_ref']:,} "
+        "users, users per second of wall time (of CPU time):",
+        "",
+        f"- per-user lookups, ``SimilarityStore.recommend`` (the reference, and the "
+        f"code of ``recommend_all`` before): {ref:.0f} ({ref_cpu:.0f});",
+        f"- bulk scoring of a part, ``recommend_users``: {bulk:.0f} ({bulk_cpu:.0f}), "
+        f"{bulk / ref:.1f}x ({bulk_cpu / ref_cpu:.1f}x of CPU time), identical lists;",
+        f"- a part of {r['n_part']:,} users (``recommend_all``'s default): {part:.0f} "
+        f"({r['part_users_cpu_s']:.0f});",
+        f"- the store in memory (``resident_rows``, read once per worker in "
+        f"{r['load_s'][0]:.1f} s, {r['load_s'][1]:.1f} CPU s), then the same users: "
+        f"{r['resident_users_s']:.0f} ({r['resident_users_cpu_s']:.0f}), "
+        f"{r['resident_users_s'] / ref:.0f}x ({r['resident_users_cpu_s'] / ref_cpu:.0f}x "
+        "of CPU time), identical lists.",
+        "",
+        f"``recommend_all``, {r['users']:,} users, 2 workers: {r['users_s']:.0f} users/s "
+        f"({r['wall']:.1f} s, cluster start not counted); 10^6 users: "
+        f"{1e6 / r['users_s'] / 60:.1f} min.",
+    ]
 
 
 def _store_lines(store_rows):
@@ -381,6 +470,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["embed", "store", "recommend"])
+    parser.add_argument("--json", type=Path, help="also write the measured rows to this file")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="(d) on this store, made by an earlier run at --sizes[0], instead of a new one",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.files, args.seconds, args.users = [5000, 20000], 4, 2.0, 1000
@@ -389,10 +484,12 @@ def main():
         embed_rows = [] if "embed" in args.skip else bench_embed(tmp, args.files, args.seconds)
         store_rows = [] if "store" in args.skip else [bench_store(tmp, n) for n in args.sizes]
         rec_row = None
-        if "recommend" not in args.skip and store_rows:
-            rec_row = bench_recommend(
-                tmp, tmp / f"store{args.sizes[0]}.db", args.sizes[0], args.users
-            )
+        store = args.store or tmp / f"store{args.sizes[0]}.db"
+        if "recommend" not in args.skip and (store_rows or args.store):
+            rec_row = bench_recommend(tmp, store, args.sizes[0], args.users)
+        if args.json:
+            rows = {"embed": embed_rows, "store": store_rows, "recommend": rec_row}
+            args.json.write_text(json.dumps(rows, indent=1))
         report(embed_rows, store_rows, rec_row, args)
 
 

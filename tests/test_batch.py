@@ -340,3 +340,57 @@ def test_cli_subcommands_on_a_scheduler_address(client, music, model, tmp_path, 
             stored, fresh = s.recommended(user, k=5), s.recommend(history, k=2)
             assert [t for t, _ in stored] == [t for t, _ in fresh]
             np.testing.assert_allclose([x for _, x in stored], [x for _, x in fresh], rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_recommend_users_equals_store_recommend(metric, exhaustive, tmp_path):
+    """The bulk scoring of a part gives each user's ``SimilarityStore.recommend``."""
+    from sklearn_music.batch._recommend import recommend_users, resident_rows
+    from sklearn_music.store import SimilarityStore
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(6, 6))
+    X = centres[rng.integers(0, 6, size=150)] + 0.3 * rng.normal(size=(150, 6))
+    X[1] = -X[0]  # a history of these two has no mean direction (cosine)
+    ids = [int(i) for i in rng.permutation(10_000)[:150]]
+    path = tmp_path / "s.db"
+    SimilarityStore.build(path, X, ids, n_neighbors=6, metric=metric, algorithm="brute")
+    histories = [list(rng.choice(ids, size=rng.integers(1, 9), replace=False)) for _ in range(40)]
+    histories = [[int(t) for t in h] for h in histories]
+    histories += [[ids[0], ids[1]], [ids[5], -1, str(ids[6])], [-1], []]
+    with SimilarityStore(path) as store:
+        got = recommend_users(store, histories, n=5, exhaustive=exhaustive, batch_size=37)
+        rows = resident_rows(store)  # the whole store in memory, as a worker keeps it
+        assert recommend_users(store, histories, n=5, exhaustive=exhaustive, rows=rows) == got
+        assert len(got) == len(histories)
+        for history, recs in zip(histories, got):
+            known = [t for t in history if t in store]
+            try:
+                expected = store.recommend(known, k=5, exhaustive=exhaustive) if known else []
+            except ValueError:  # opposite unit vectors: no direction
+                assert metric == "cosine" and known == [ids[0], ids[1]]
+                expected = []
+            assert [t for t, _ in recs] == [t for t, _ in expected]
+            np.testing.assert_allclose(
+                [s for _, s in recs], [s for _, s in expected], rtol=1e-12, atol=1e-12
+            )
+            assert all(type(t) is int for t, _ in recs)
+
+
+def test_bulk_reads_of_a_store(tmp_path):
+    """lists_of leaves unknown keys out; vectors_of keeps the order and names a missing id."""
+    from sklearn_music.store import SimilarityStore
+    from sklearn_music.store._bulk import lists_of, vectors_of
+
+    X = np.random.default_rng(4).normal(size=(2000, 3)).astype(np.float32)
+    ids = [f"t{i}" for i in range(2000)]
+    SimilarityStore.build(tmp_path / "s.db", X, ids, n_neighbors=3, algorithm="brute")
+    with SimilarityStore(tmp_path / "s.db") as store:
+        keys = ids[::-1][:1500]  # more than one IN (...) query
+        lists = lists_of(store, [*keys, "nope"])
+        assert list(lists) != [] and set(lists) == set(keys)
+        assert all(lists[k] == [t for t, _ in store.similar(k)] for k in keys[:50])
+        np.testing.assert_array_equal(vectors_of(store, keys), X[[int(k[1:]) for k in keys]])
+        with pytest.raises(KeyError, match="unknown track id 'nope'"):
+            vectors_of(store, ["t1", "nope"])

@@ -1,10 +1,17 @@
 """Recommendations for every user of a listening table, on a Dask cluster."""
 
+import array
+import itertools
+import os
 from numbers import Integral
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from ..store import _format as fmt
+from ..store import _search as search
+from ..store._read import StoreError
 from ..utils._sklearn_compat import validate_params
 from . import _shards
 
@@ -42,11 +49,25 @@ def read_histories(listening, *, min_plays=1):
     return user_ids, histories
 
 
-def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive):
+_RESIDENT = {}  # in a worker process: the store file's (path, identity) -> _Rows
+
+
+def _resident(store):
+    """The store's ``resident_rows``, read once per worker process and file version."""
+    st = os.stat(store.path)
+    ident = (str(store.path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if ident not in _RESIDENT:
+        _RESIDENT.clear()  # one store at a time
+        _RESIDENT[ident] = resident_rows(store)
+    return _RESIDENT[ident]
+
+
+def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive, resident=False):
     """Recommend for a part of the users and write its shard; run on a worker.
 
     Tracks of a history that the store does not hold are left out; a user
-    with none left gets no rows.
+    with none left (or whose profile has no direction) gets no rows. With
+    ``resident``, the worker keeps the whole store in memory for its next parts.
     """
     import pyarrow as pa
 
@@ -57,11 +78,9 @@ def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive
         return {"index": index, "skipped": True}
     cols = {"user_id": [], "rank": [], "track_id": [], "score": []}
     with SimilarityStore(store_path) as store:
-        for user, history in zip(user_ids, histories):
-            known = [t for t in history if t in store]
-            if not known:
-                continue
-            recs = store.recommend(known, k=n, exhaustive=exhaustive)
+        rows = _resident(store) if resident and not exhaustive else None
+        lists = recommend_users(store, histories, n=n, exhaustive=exhaustive, rows=rows)
+        for user, recs in zip(user_ids, lists):
             for rank, (tid, score) in enumerate(recs, start=1):
                 cols["user_id"].append(user)
                 cols["rank"].append(rank)
@@ -78,6 +97,192 @@ def recommend_part(store_path, index, user_ids, histories, output, n, exhaustive
     )
     _shards.write_parquet_atomic(table, shard)
     return {"index": index, "skipped": False, "n_rows": table.num_rows}
+
+
+# --------------------------------------------------------------------------- #
+# scoring many users at once
+# --------------------------------------------------------------------------- #
+def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, rows=None):
+    """``store.recommend(known, k=n, exhaustive=exhaustive)`` for many histories at once.
+
+    ``known`` is the part of a history that the store holds (``t in store``).
+    The store rows that all the histories need are read in bulk (a few
+    ``IN (...)`` queries, or one scan with ``exhaustive=True``) instead of
+    ``recommend``'s lookups per track, and each user is scored with the
+    same functions as :meth:`SimilarityStore.recommend
+    <sklearn_music.store.SimilarityStore.recommend>` (``_search.prepare``,
+    ``scores``, ``top_k``) on the same rows in the same order, so the lists
+    are the same.
+
+    Parameters
+    ----------
+    store : SimilarityStore
+        An open store.
+    histories : list of list of (str or int)
+        Track ids per user, distinct within a history.
+    n : int
+        Tracks per list.
+    exhaustive : bool, default=False
+        As for ``recommend``: score every stored vector (one scan for all
+        the users, a matrix product per chunk of ``batch_size`` tracks)
+        instead of the history's stored similar tracks.
+    batch_size : int, default=65536
+        Tracks per chunk of the exhaustive scan.
+    rows : _Rows, default=None
+        The store already in memory (:func:`resident_rows`); None reads
+        what the histories need.
+
+    Returns
+    -------
+    lists : list of list of (track_id, float)
+        Per history, ``(track_id, score)`` best first; empty for a history
+        with no stored track, or whose mean unit vector is zero (where
+        ``recommend`` raises).
+    """
+    kind = store.id_type.__name__
+    keys = [[fmt.id_to_key(t, kind) for t in h if fmt.id_kind(t) == kind] for h in histories]
+    if rows is None:
+        rows = _rows_of(store, list(dict.fromkeys(k for h in keys for k in h)), exhaustive)
+    hist = [np.array([rows.row[k] for k in h if k in rows.row], dtype=np.intp) for h in keys]
+    hist = [r[rows.listed[r]] for r in hist]  # ``t in store``: the track has a list
+    queries = [
+        _profile(search.prepare(rows.X[r], store.metric), store.metric) if r.size else None
+        for r in hist
+    ]
+    if exhaustive:
+        best = _best_of_scan(store, queries, [rows.keys[r] for r in hist], n, batch_size)
+    else:
+        best = [_best_of_similar(q, rows, r, n, store.metric) for q, r in zip(queries, hist)]
+    return [[(store._to_id(k), float(x)) for x, k in zip(*b)] for b in best]
+
+
+class _Rows(NamedTuple):
+    """Store rows in memory: TEXT keys, their row numbers, float32 vectors, whether a
+    row's neighbour list was read, and the lists as row numbers (``nbrs[start[i] :
+    start[i] + length[i]]``)."""
+
+    keys: np.ndarray
+    row: dict
+    X: np.ndarray
+    listed: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    nbrs: np.ndarray
+
+
+def _rows_from(store, keys, lists):
+    """_Rows of ``keys``'s vectors (read if ``keys`` is None: the whole store) and
+    of the ``(key, neighbour keys)`` pairs of ``lists``."""
+    from ..store import _bulk
+
+    if keys is None:
+        keys, blocks = [], []
+        for part, X, _ in _bulk.scan(store, 65536):
+            keys += part
+            blocks.append(X)
+        X = np.concatenate(blocks) if blocks else np.empty((0, store.dim), np.float32)
+    else:
+        X = _bulk.vectors_of(store, keys)
+    row = {k: i for i, k in enumerate(keys)}
+    listed = np.zeros(len(keys), dtype=bool)
+    start, length = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+    flat = array.array("q")
+    for key, others in lists:
+        i = row.get(key)
+        if i is None:
+            raise StoreError(store.path, f"track {key!r} has a neighbour list but no vector")
+        listed[i], start[i], length[i] = True, len(flat), len(others)
+        try:
+            flat.extend(map(row.__getitem__, others))
+        except KeyError as exc:
+            raise StoreError(
+                store.path, f"track {key!r} lists {exc.args[0]!r}, not stored"
+            ) from None
+    keys = np.array(keys, dtype=object)
+    return _Rows(keys, row, X, listed, start, length, np.frombuffer(flat, dtype=np.int64))
+
+
+def _rows_of(store, keys, exhaustive):
+    """_Rows for histories of TEXT ``keys``: their lists (the keys without one are not
+    stored) and the vectors of their tracks and, unless exhaustive, neighbours."""
+    from ..store import _bulk
+
+    lists = _bulk.lists_of(store, keys)
+    if exhaustive:  # only the history's vectors: every stored one is scanned
+        return _rows_from(store, list(lists), ((key, ()) for key in lists))
+    needed = dict.fromkeys([*lists, *(x for v in lists.values() for x in v)])
+    return _rows_from(store, list(needed), lists.items())
+
+
+def resident_rows(store):
+    """The whole store in memory as ``_Rows`` (every vector and list, checked).
+
+    ``4 x dim + 8 x n_neighbors`` bytes per track plus a dict of the ids; one
+    read of each table, worth it where a job touches most of the store.
+    """
+    from ..store import _bulk
+
+    rows = _rows_from(store, None, _bulk.iter_lists(store))
+    if not rows.listed.all():
+        key = rows.keys[int(np.flatnonzero(~rows.listed)[0])]
+        raise StoreError(store.path, f"track {key!r} has a vector but no neighbour list")
+    return rows
+
+
+def _profile(H, metric):
+    """The query of prepared history rows H, as ``SimilarityStore.recommend`` makes it;
+    None where the unit vectors sum to zero (``recommend`` raises)."""
+    q = H.mean(axis=0, keepdims=True)
+    if metric == "cosine":
+        norm = np.linalg.norm(q)
+        if norm == 0:
+            return None
+        q /= norm
+    return q
+
+
+def _best_of_similar(q, rows, history, n, metric):
+    """The n best (scores, keys) of the history's stored similar tracks, as
+    ``SimilarityStore._best_of_similar``: candidates in order of discovery, the
+    history's tracks left out, vectors prepared as ``recommend`` prepares them."""
+    if q is None:
+        return (), ()
+    start, length, nbrs = rows.start, rows.length, rows.nbrs
+    cand = dict.fromkeys(
+        itertools.chain.from_iterable(
+            nbrs[start[r] : start[r] + length[r]].tolist() for r in history
+        )
+    )
+    for r in history.tolist():
+        cand.pop(r, None)
+    if not cand:
+        return (), ()
+    cand = np.fromiter(cand, dtype=np.intp, count=len(cand))
+    S = search.scores(q, search.prepare(rows.X[cand], metric), metric)
+    top_s, top_r = search.top_k(S, cand, n)
+    return top_s[0], rows.keys[top_r[0]]
+
+
+def _best_of_scan(store, queries, histories, n, batch_size, users_per_block=256):
+    """The n best of every stored track per query, as ``search.best_of``, over one
+    scan: a matrix product per chunk and block of users."""
+    from ..store import _bulk
+
+    users = [u for u, q in enumerate(queries) if q is not None]
+    best = [([], []) for _ in queries]
+    for keys, X, _ in _bulk.scan(store, batch_size):
+        Xp = search.prepare(X, store.metric)
+        col = {k: i for i, k in enumerate(keys)}
+        keys = np.asarray(keys, dtype=object)
+        for lo in range(0, len(users), users_per_block):
+            block = users[lo : lo + users_per_block]
+            S = search.scores(np.vstack([queries[u] for u in block]), Xp, store.metric)
+            for u, s in zip(block, S):
+                keep = np.ones(len(keys), dtype=bool)
+                keep[[col[k] for k in histories[u] if k in col]] = False
+                ts, tk = search.top_k(s[keep][None, :], keys[keep], n)
+                best[u] = search.merge(*best[u], ts[0], tk[0], n)
+    return best
 
 
 def _user_type(user_ids):
@@ -117,12 +322,15 @@ def recommend_all(
     """Recommend tracks for every user of a listening table on a Dask cluster.
 
     Each user's list is :meth:`SimilarityStore.recommend
-    <sklearn_music.store.SimilarityStore.recommend>` of their history; the
-    users are split into parts of ``users_per_task``, each part runs on a
-    worker (which opens the store file read-only, so the store must be on a
-    file system the workers share) and writes a Parquet shard
-    ``output/part-NNNNNN.parquet`` of ``user_id, rank, track_id, score``.
-    A rerun skips the parts already written.
+    <sklearn_music.store.SimilarityStore.recommend>` of the tracks of their
+    history that the store holds (a user with none, or whose mean unit vector
+    is zero, gets no rows). The users are split into parts of
+    ``users_per_task``; each part runs on a worker, which opens the store file
+    read-only (so the store must be on a file system the workers share), reads
+    the neighbour lists and vectors that all the part's users need with a few
+    queries, scores every user with the functions ``recommend`` uses, and
+    writes a Parquet shard ``output/part-NNNNNN.parquet`` of ``user_id, rank,
+    track_id, score``. A rerun skips the parts already written.
 
     Parameters
     ----------
@@ -148,7 +356,9 @@ def recommend_all(
     n_workers : int, default=2
         Workers of the local cluster.
     users_per_task : int, default=5000
-        Users per part (per shard).
+        Users per part (per shard). A worker holds the part's neighbour
+        lists and candidate vectors: up to ``users_per_task x history length
+        x n_neighbors`` distinct tracks, ``8 x dim`` bytes each.
     progress : bool, default=None
         Show a progress bar; None shows it when stderr is a terminal.
 
@@ -186,12 +396,14 @@ def recommend_all(
     summary = {"n_users": n_users, "n_parts": n_parts, "n_written": 0}
     summary["n_skipped"] = n_parts - len(todo)
     store_path = str(Path(store).resolve())
+    resident = _touches_most(store_path, histories)
     with _shards.dask_client(scheduler, n_workers=n_workers) as client:
         n_conn = max(1, len(client.scheduler_info().get("workers", {})))
 
         def args_of(i):
             lo, hi = i * users_per_task, min(n_users, (i + 1) * users_per_task)
-            return store_path, i, user_ids[lo:hi], histories[lo:hi], str(output), n, exhaustive
+            part = (user_ids[lo:hi], histories[lo:hi])
+            return store_path, i, *part, str(output), n, exhaustive, resident
 
         with _shards.progress_bar(len(todo), desc="recommending", show=progress) as bar:
             for r in run_partitions(
@@ -201,6 +413,17 @@ def recommend_all(
     if into_store:
         _lists_into_store(output, n_parts, store)
     return summary
+
+
+def _touches_most(store_path, histories):
+    """Whether the users' lookups (a list per history track, a vector per
+    neighbour) outnumber the store's tracks: then each worker reads the whole
+    store once and keeps it in memory for all its parts."""
+    from ..store import SimilarityStore
+
+    with SimilarityStore(store_path) as store:
+        n_tracks, k = len(store), store.n_neighbors
+    return sum(map(len, histories)) * (1 + k) > n_tracks
 
 
 def _lists_into_store(output, n_parts, store):

@@ -105,3 +105,89 @@ def to_arrays(self, *, batch_size=65536):
     if not ids:  # an empty store
         return _ids(self, []), np.empty((0, self.dim), dtype=np.float32)
     return np.concatenate(ids), np.concatenate(vectors)
+
+
+# --------------------------------------------------------------------------- #
+# many lookups at once (recommendations for many users: sklearn_music.batch)
+# --------------------------------------------------------------------------- #
+_IN_CHUNK = 900  # keys per ``IN (...)`` query, under SQLite's oldest variable limit
+
+
+def _rows_in(store, table, columns, keys):
+    """Rows of ``table`` whose ``track_id`` is one of ``keys``, ``_IN_CHUNK`` keys a query."""
+    for lo in range(0, len(keys), _IN_CHUNK):
+        part = keys[lo : lo + _IN_CHUNK]
+        marks = ",".join("?" * len(part))
+        yield from store._conn.execute(
+            f"SELECT {columns} FROM {table} WHERE track_id IN ({marks})", part
+        )
+
+
+def lists_of(store, keys):
+    """The stored neighbour lists of many TEXT keys, read with few queries.
+
+    Parameters
+    ----------
+    store : SimilarityStore
+        An open store.
+    keys : list of str
+        TEXT keys (``_format.id_to_key``); keys without a list are left out,
+        as ``key in store`` is False for them.
+
+    Returns
+    -------
+    lists : dict
+        key -> neighbour keys, best first (every stored neighbour, checked as
+        :meth:`~sklearn_music.store.SimilarityStore.similar` checks them).
+    """
+    info = store._info
+    rows = _rows_in(store, "neighbors", f"track_id, {info.list_columns}", keys)
+    return {row[0]: rd.list_row(info, row[0], row[1:])[1] for row in rows}
+
+
+def vectors_of(store, keys):
+    """The stored vectors of many TEXT keys, in the order of ``keys``.
+
+    Parameters
+    ----------
+    store : SimilarityStore
+        An open store.
+    keys : list of str
+        Distinct TEXT keys of stored tracks.
+
+    Returns
+    -------
+    vectors : ndarray of shape (len(keys), dim), dtype float32
+        Row ``i`` is the vector of ``keys[i]``, checked as
+        :meth:`~sklearn_music.store.SimilarityStore.vector` checks it.
+
+    Raises
+    ------
+    StoreError
+        If a key has a neighbour list but no vector (a damaged store).
+    KeyError
+        If a key is not stored at all.
+    """
+    where = {key: i for i, key in enumerate(keys)}
+    X = np.empty((len(keys), store.dim), dtype=np.float32)
+    found = np.zeros(len(keys), dtype=bool)
+    for row in _rows_in(store, "tracks", store._info.track_columns, keys):
+        key, vector, _ = rd.track_row(store._info, row)
+        i = where.get(key)
+        if i is None:
+            raise rd.StoreError(store.path, f"the index returned track {key!r}, not asked for")
+        X[i] = vector
+        found[i] = True
+    if not found.all():
+        key = keys[int(np.flatnonzero(~found)[0])]
+        raise store._missing(store._to_id(key), key, "tracks", "neighbors")
+    return X
+
+
+def iter_lists(store, chunk=10000):
+    """Every stored neighbour list, checked: (key, neighbour keys), in key order."""
+    info = store._info
+    cur = store._conn.execute(f"SELECT track_id, {info.list_columns} FROM neighbors")
+    while rows := cur.fetchmany(chunk):
+        for row in rows:
+            yield row[0], rd.list_row(info, row[0], row[1:])[1]
