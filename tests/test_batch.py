@@ -343,11 +343,17 @@ def test_cli_subcommands_on_a_scheduler_address(client, music, model, tmp_path, 
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-@pytest.mark.parametrize("exhaustive", [False, True])
-def test_recommend_users_equals_store_recommend(metric, exhaustive, tmp_path):
-    """The bulk scoring of a part gives each user's ``SimilarityStore.recommend``."""
+@pytest.mark.parametrize("search", ["graph", "scan", "exhaustive"])
+def test_recommend_users_equals_store_recommend(metric, search, tmp_path, monkeypatch):
+    """The bulk scoring of a part gives each user's ``SimilarityStore.recommend``:
+    its best-first search of the lists (store read from disk or held in memory),
+    the scan of a small store, and the exhaustive scan."""
     from sklearn_music.batch._recommend import recommend_users, resident_rows
-    from sklearn_music.store import SimilarityStore
+    from sklearn_music.store import SimilarityStore, _queries
+
+    exhaustive = search == "exhaustive"
+    if search == "graph":  # the 150-track store would be scanned otherwise
+        monkeypatch.setattr(_queries, "SCAN_BELOW", 0)
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(6, 6))

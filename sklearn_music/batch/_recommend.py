@@ -1,7 +1,6 @@
 """Recommendations for every user of a listening table, on a Dask cluster."""
 
 import array
-import itertools
 import os
 from numbers import Integral
 from pathlib import Path
@@ -125,12 +124,14 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
     exhaustive : bool, default=False
         As for ``recommend``: score every stored vector (one scan for all
         the users, a matrix product per chunk of ``batch_size`` tracks)
-        instead of the history's stored similar tracks.
+        instead of ``recommend``'s best-first search of the stored lists
+        (which scans stores of at most 1024 tracks as well).
     batch_size : int, default=65536
         Tracks per chunk of the exhaustive scan.
     rows : _Rows, default=None
-        The store already in memory (:func:`resident_rows`); None reads
-        what the histories need.
+        The store already in memory (:func:`resident_rows`): the search
+        reads its lists and vectors there. None reads the histories' rows in
+        bulk and the search's lists from the store, as ``recommend`` does.
 
     Returns
     -------
@@ -139,8 +140,11 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
         with no stored track, or whose mean unit vector is zero (where
         ``recommend`` raises).
     """
+    from ..store import _queries
+
     kind = store.id_type.__name__
     keys = [[fmt.id_to_key(t, kind) for t in h if fmt.id_kind(t) == kind] for h in histories]
+    resident = rows is not None
     if rows is None:
         rows = _rows_of(store, list(dict.fromkeys(k for h in keys for k in h)), exhaustive)
     hist = [np.array([rows.row[k] for k in h if k in rows.row], dtype=np.intp) for h in keys]
@@ -149,10 +153,16 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
         _profile(search.prepare(rows.X[r], store.metric), store.metric) if r.size else None
         for r in hist
     ]
-    if exhaustive:
+    if exhaustive or len(store) <= _queries.SCAN_BELOW:  # recommend scans small stores
         best = _best_of_scan(store, queries, [rows.keys[r] for r in hist], n, batch_size)
     else:
-        best = [_best_of_similar(q, rows, r, n, store.metric) for q, r in zip(queries, hist)]
+        readers = _readers(rows) if resident else {}
+        best = [
+            _queries.graph_search(store, q, list(rows.keys[r]), set(rows.keys[r]), n, **readers)
+            if q is not None
+            else ((), ())
+            for q, r in zip(queries, hist)
+        ]
     return [[(store._to_id(k), float(x)) for x, k in zip(*b)] for b in best]
 
 
@@ -241,26 +251,19 @@ def _profile(H, metric):
     return q
 
 
-def _best_of_similar(q, rows, history, n, metric):
-    """The n best (scores, keys) of the history's stored similar tracks, as
-    ``SimilarityStore._best_of_similar``: candidates in order of discovery, the
-    history's tracks left out, vectors prepared as ``recommend`` prepares them."""
-    if q is None:
-        return (), ()
-    start, length, nbrs = rows.start, rows.length, rows.nbrs
-    cand = dict.fromkeys(
-        itertools.chain.from_iterable(
-            nbrs[start[r] : start[r] + length[r]].tolist() for r in history
-        )
-    )
-    for r in history.tolist():
-        cand.pop(r, None)
-    if not cand:
-        return (), ()
-    cand = np.fromiter(cand, dtype=np.intp, count=len(cand))
-    S = search.scores(q, search.prepare(rows.X[cand], metric), metric)
-    top_s, top_r = search.top_k(S, cand, n)
-    return top_s[0], rows.keys[top_r[0]]
+def _readers(rows):
+    """``lists`` and ``vectors`` readers of ``SimilarityStore``'s graph search over a
+    store held in memory (``resident_rows``): the same keys, lists and vectors as its
+    SQL reads, so the same search."""
+    keys, row, start, length, nbrs = rows.keys, rows.row, rows.start, rows.length, rows.nbrs
+
+    def lists(part):
+        return [keys[nbrs[start[i] : start[i] + length[i]]] for i in map(row.__getitem__, part)]
+
+    def vectors(part):
+        return rows.X[[row[k] for k in part]]
+
+    return {"lists": lists, "vectors": vectors}
 
 
 def _best_of_scan(store, queries, histories, n, batch_size, users_per_block=256):
@@ -416,14 +419,16 @@ def recommend_all(
 
 
 def _touches_most(store_path, histories):
-    """Whether the users' lookups (a list per history track, a vector per
-    neighbour) outnumber the store's tracks: then each worker reads the whole
-    store once and keeps it in memory for all its parts."""
+    """Whether the users' lookups (a list and its vectors per history track and
+    per track the graph search expands, at least ``BEAM`` of them) outnumber the
+    store's tracks: then each worker reads the whole store once and keeps it in
+    memory for all its parts."""
     from ..store import SimilarityStore
+    from ..store._queries import BEAM
 
     with SimilarityStore(store_path) as store:
         n_tracks, k = len(store), store.n_neighbors
-    return sum(map(len, histories)) * (1 + k) > n_tracks
+    return sum(len(h) + BEAM for h in histories) * (1 + k) > n_tracks
 
 
 def _lists_into_store(output, n_parts, store):

@@ -141,6 +141,12 @@ def _read_vectors(self, keys):
     return np.vstack([found[key] for key in keys])
 
 
+def _read_lists(self, keys):
+    """The stored neighbour keys of each of ``keys``, in the order of ``keys``."""
+    found = {key: nbrs for key, _, nbrs in rd.read_lists(self._conn, self._info, keys)}
+    return [found[key] for key in keys]
+
+
 def _best_of_similar(self, q, history, exclude, k):
     """The k best tracks for the prepared query q, by a search of the stored lists.
 
@@ -158,11 +164,19 @@ def _best_of_similar(self, q, history, exclude, k):
     return graph_search(self, q, seeds, exclude, k)
 
 
-def graph_search(self, q, seeds, exclude, k, *, beam=None):
+def graph_search(self, q, seeds, exclude, k, *, beam=None, lists=None, vectors=None):
     """Best-first search from ``seeds`` (TEXT keys): (scores, keys) of the k best.
 
     Returns the best k tracks met that are not in ``exclude``, best first.
+    ``lists(keys)`` (the stored neighbour keys of each of ``keys``) and
+    ``vectors(keys)`` (their vectors, rows in the order of ``keys``) read the
+    store by default; ``batch.recommend_all`` passes readers of a store held in
+    memory, so that both give the same lists.
     """
+    if lists is None:
+        lists = lambda keys: _read_lists(self, keys)  # noqa: E731
+    if vectors is None:
+        vectors = lambda keys: _read_vectors(self, keys)  # noqa: E731
     ef = max(k, BEAM if beam is None else beam)
     visited = set(seeds)
     frontier = []  # heap of (-score, key): tracks whose lists are not read yet
@@ -170,14 +184,14 @@ def graph_search(self, q, seeds, exclude, k, *, beam=None):
 
     def expand(keys):
         new = []
-        for _, _, nbrs in rd.read_lists(self._conn, self._info, keys):
+        for nbrs in lists(keys):
             for key in nbrs:
                 if key not in visited:
                     visited.add(key)
                     new.append(key)
         if not new:
             return
-        X = search.prepare(_read_vectors(self, new), self.metric)
+        X = search.prepare(vectors(new), self.metric)
         for score, key in zip(search.scores(q, X, self.metric)[0].tolist(), new):
             heapq.heappush(frontier, (-score, key))
             if key in exclude:
