@@ -19,6 +19,7 @@ _LAZY = {
     "make_clips": "_clips",
     "MFCCStatistics": "_baseline",
     "ConvEmbedder": "_embedder",
+    "MultimodalEmbedder": "_multimodal",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
     "embed": "pretrained",
