@@ -20,6 +20,7 @@ _LAZY = {
     "MFCCStatistics": "_baseline",
     "ConvEmbedder": "_embedder",
     "MultimodalEmbedder": "_multimodal",
+    "add_spectrograms": "_side",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
     "embed": "pretrained",

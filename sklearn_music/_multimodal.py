@@ -170,7 +170,7 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     spectrograms (as for ConvEmbedder) is read as tracks without side inputs.
     ``y`` is required: class labels, numbers, or a dict / DataFrame of several
     targets (one head each). The spectrogram column can be computed from a path
-    column with :class:`SpectrogramColumn`.
+    column with :func:`~sklearn_music.add_spectrograms`.
 
     Examples
     --------

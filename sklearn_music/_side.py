@@ -19,8 +19,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._patches import _ragged_spectrograms
+from .utils._sklearn_compat import HasMethods, validate_params
 
-__all__ = ["tokenize"]
+__all__ = ["add_spectrograms", "tokenize"]
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+")
 PAD, UNKNOWN = 0, 1  # token ids
@@ -167,6 +168,10 @@ def _read_table(X, spectrogram_column, text_column, categorical, numeric):
     Returns ``(specs, texts, categorical_columns, numeric_columns)``, or None when
     ``X`` is not a table (then it is an array of spectrograms, without side inputs).
     """
+    from scipy.sparse import issparse
+
+    if issparse(X):  # a DOK matrix is a Mapping too; refused as sparse later
+        return None
     if not (isinstance(X, Mapping) or (hasattr(X, "columns") and hasattr(X, "iloc"))):
         return None
     if spectrogram_column not in X:
@@ -192,3 +197,63 @@ def _read_table(X, spectrogram_column, text_column, categorical, numeric):
     cats = [_column(X, c, n) for c in categorical]
     nums = [_column(X, c, n) for c in numeric]
     return specs, texts, cats, nums
+
+
+@validate_params(
+    {
+        "table": ["array-like", dict],
+        "mel": [HasMethods(["transform"])],
+        "path_column": [str],
+        "spectrogram_column": [str],
+    },
+    prefer_skip_nested_validation=True,
+)
+def add_spectrograms(table, *, mel, path_column="path", spectrogram_column="spectrogram"):
+    """Add a spectrogram column computed from a path (or waveform) column.
+
+    The table input of :class:`~sklearn_music.MultimodalEmbedder` from a table of
+    audio files. :class:`~sklearn.compose.ColumnTransformer` cannot do this: it
+    needs 2-D outputs and stacks them side by side, whereas every track's
+    spectrogram is a 2-D array of its own. In a pipeline, wrap this function in a
+    :class:`~sklearn.preprocessing.FunctionTransformer` (the mel front end is
+    stateless, so nothing needs fitting)::
+
+        FunctionTransformer(add_spectrograms, kw_args={"mel": mel})
+
+    Parameters
+    ----------
+    table : DataFrame or dict of columns
+        The track table; it is not modified.
+    mel : transformer
+        Maps the list of paths (or waveforms) to spectrograms, e.g. a
+        :class:`~sklearn_music.MelSpectrogramTransformer`.
+    path_column : str, default="path"
+        Column of paths, file-like objects or waveforms.
+    spectrogram_column : str, default="spectrogram"
+        Name of the new column (one 2-D array per track).
+
+    Returns
+    -------
+    table : DataFrame or dict of columns
+        A copy of ``table`` with the spectrogram column added (a DataFrame for a
+        DataFrame, else a dict).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn_music import MelSpectrogramTransformer, add_spectrograms
+    >>> waves = np.random.default_rng(0).normal(size=(2, 8000)).astype(np.float32)
+    >>> table = pd.DataFrame({"path": list(waves), "genre": ["rock", "jazz"]})
+    >>> mel = MelSpectrogramTransformer(sr=8000, n_mels=16)
+    >>> out = add_spectrograms(table, mel=mel)
+    >>> list(out.columns), out["spectrogram"][0].shape
+    (['path', 'genre', 'spectrogram'], (16, 16))
+    """
+    if path_column not in table:
+        raise ValueError(f"table has no column {path_column!r} (path_column)")
+    paths = table[path_column]
+    paths = paths.tolist() if hasattr(paths, "tolist") else list(paths)
+    specs = list(mel.transform(paths))
+    if hasattr(table, "assign"):
+        return table.assign(**{spectrogram_column: specs})
+    return {**dict(table), spectrogram_column: specs}
