@@ -48,7 +48,7 @@ MODEL = dict(
     max_epochs=40,
     lr=1e-2,
     batch_size=32,
-    modality_dropout=0.5,
+    modality_dropout=0.3,
     n_jobs=1,
 )
 SIDE = {

@@ -52,10 +52,12 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     **Missing side inputs are normal.** An instrumental track (lyrics ``None``,
     NaN or empty), a missing category or number each have a learned "missing"
     representation; a category unseen in :meth:`fit` has a learned "unknown" one.
-    In training each side input (the text, each metadata column) of every patch is
-    replaced by "missing" with probability ``modality_dropout``, so that a model
-    trained with lyrics and metadata still embeds a track that has neither (a
-    column absent from ``X`` in :meth:`transform` reads as missing).
+    In training each side input (the text, each metadata column) of a patch is
+    replaced by "missing" with probability ``modality_dropout``, and every batch
+    also goes through the network with all its side inputs missing (its loss
+    weighted by ``audio_only_weight``), so that a model trained with lyrics and
+    metadata still embeds a track that has neither (a column absent from ``X`` in
+    :meth:`transform` reads as missing).
 
     :meth:`transform` embeds every patch of a track (taken every ``patch_hop``
     frames, each with the track's side inputs) and averages them, as
@@ -79,6 +81,13 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Probability that a side input of a training patch is dropped (replaced
         by its missing representation), independently for the text and for
         every metadata column.
+    audio_only_weight : float, default=1.0
+        Every training batch also goes through the network with all its side
+        inputs missing; the loss of that copy is added with this weight, so
+        that the embedding of a track without side inputs is trained as an
+        audio-only model would be (it doubles the audio branch's work in
+        training). 0: no such copy. Without side-input columns it has no
+        effect.
     min_count : int, default=2
         A word enters the vocabulary if it occurs at least this often in the
         training lyrics.
@@ -199,6 +208,7 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "categorical_columns": [list, tuple, None],
         "numeric_columns": [list, tuple, None],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "audio_only_weight": [Interval(Real, 0, None, closed="left")],
         "min_count": _POS_INT,
         "max_vocabulary": [Interval(Integral, 0, None, closed="left")],
         "max_tokens": _POS_INT,
@@ -237,6 +247,7 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         categorical_columns=None,
         numeric_columns=None,
         modality_dropout=0.3,
+        audio_only_weight=1.0,
         min_count=2,
         max_vocabulary=5000,
         max_tokens=64,
@@ -271,6 +282,7 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.categorical_columns = categorical_columns
         self.numeric_columns = numeric_columns
         self.modality_dropout = modality_dropout
+        self.audio_only_weight = audio_only_weight
         self.min_count = min_count
         self.max_vocabulary = max_vocabulary
         self.max_tokens = max_tokens
@@ -455,6 +467,7 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             module__hidden_units=tuple(int(u) for u in self.hidden_units),
             module__dropout=float(self.dropout),
             module__modality_dropout=float(self.modality_dropout),
+            module__audio_only_weight=float(self.audio_only_weight),
             criterion__heads=loss_heads,
             criterion__class_weights=class_weights,
             lr=float(self.lr),

@@ -6,8 +6,9 @@
 :class:`~sklearn_music.ConvEmbedder`; the text branch a GRU over token
 embeddings, mean-pooled; the metadata branch one embedding table per categorical
 column and the scaled numbers with their missing flags. Every side input has a
-learned representation of "missing", and in training each side input of each
-patch is replaced by "missing" with probability ``modality_dropout``.
+learned representation of "missing"; in training, side inputs are replaced by
+"missing" at random (``modality_dropout``), and every batch also goes through the
+network without any side input (``audio_only_weight``).
 """
 
 import torch
@@ -129,7 +130,12 @@ class MultimodalNet(nn.Module):
         Dropout before every fully connected layer.
     modality_dropout : float, default=0.3
         In training, probability that a side input (the text, each metadata
-        column) of a patch is replaced by its "missing" representation.
+        column) of a patch is replaced by its "missing" representation,
+        independently.
+    audio_only_weight : float, default=1.0
+        In training, every batch also goes through the network with all its
+        side inputs missing; the loss of that copy is weighted by this (the
+        net's ``get_loss``). 0: no such copy.
     **encoder_params : dict
         Passed to :class:`~sklearn_music._modules.PatchEncoder` (``n_filters``,
         ``n_conv``, ``pooling``).
@@ -163,6 +169,7 @@ class MultimodalNet(nn.Module):
         embedding_dim=64,
         dropout=0.3,
         modality_dropout=0.3,
+        audio_only_weight=1.0,
         **encoder_params,
     ):
         super().__init__()
@@ -174,6 +181,7 @@ class MultimodalNet(nn.Module):
             self.text = TextRNN(vocabulary_size, token_dim=token_dim, text_dim=text_dim)
         self.metadata = MetadataEmbedding(n_levels, n_numeric=n_numeric, metadata_dim=metadata_dim)
         self.modality_dropout = float(modality_dropout)
+        self.audio_only_weight = float(audio_only_weight)
         width = int(audio_dim) + self.metadata.output_dim
         width += self.text.text_dim if self.text is not None else 0
         fc = []
@@ -198,20 +206,31 @@ class MultimodalNet(nn.Module):
 
         ``x`` is a batch of patches (n, n_mels, n_frames); ``tokens`` (n, max_tokens)
         token ids; ``codes`` (n, n_categorical) category codes; ``values`` and
-        ``missing`` (n, n_numeric) scaled numbers and missing flags.
+        ``missing`` (n, n_numeric) scaled numbers and missing flags. In training
+        with ``audio_only_weight > 0`` and side inputs, the outputs have ``2 n``
+        rows: the batch with its side inputs (after modality dropout), then the
+        same patches with every side input missing.
         """
         n = x.shape[0]
-        parts = [self.audio(x)]
+        side = self.text is not None or self.metadata.output_dim > 0
+        twin = self.training and side and self.audio_only_weight > 0
+        audio = self.audio(torch.cat([x, x]) if twin else x)
+        keep = torch.ones(n, dtype=torch.bool, device=x.device)
+        if twin:  # the second copy: no side input at all
+            keep = torch.cat([keep, torch.zeros_like(keep)])
+        parts = [audio]
         if self.text is not None:
-            tokens = tokens.masked_fill(self._drop(n, x)[:, None], 0)
-            parts.append(self.text(tokens))
+            tokens = torch.cat([tokens, tokens]) if twin else tokens
+            drop = ~keep | self._drop(len(keep), x)
+            parts.append(self.text(tokens.masked_fill(drop[:, None], 0)))
         if self.metadata.output_dim:
-            codes = codes.clone()
+            codes = (torch.cat([codes, codes]) if twin else codes).clone()
+            values = torch.cat([values, values]) if twin else values
+            flags = (torch.cat([missing, missing]) if twin else missing).clone()
             for j in range(codes.shape[1]):
-                codes[:, j] = codes[:, j].masked_fill(self._drop(n, x), 0)
-            flags = missing.clone()
+                codes[:, j] = codes[:, j].masked_fill(~keep | self._drop(len(keep), x), 0)
             for j in range(flags.shape[1]):
-                flags[:, j] = flags[:, j].masked_fill(self._drop(n, x), 1.0)
+                flags[:, j] = flags[:, j].masked_fill(~keep | self._drop(len(keep), x), 1.0)
             parts.append(self.metadata(codes, values, flags))
         emb = self.fc(torch.cat(parts, dim=1))
         return (emb, *(head(emb) for head in self.heads.values()))

@@ -66,6 +66,17 @@ class _SideNet(_PatchNet):
             return X
         return super().get_dataset(X, y)
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The heads' loss; in training, plus ``audio_only_weight`` times the loss
+        of the copy of the batch without side inputs (the second half of the rows,
+        see ``MultimodalNet.forward``)."""
+        n = len(y_true)
+        if y_pred[0].shape[0] == n:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        loss = super().get_loss([p[:n] for p in y_pred], y_true, X=X, training=training)
+        bare = super().get_loss([p[n:] for p in y_pred], y_true, X=X, training=training)
+        return loss + self.module_.audio_only_weight * bare
+
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, _SideTrackData):
             return super().get_iterator(dataset, training=training)
@@ -113,6 +124,7 @@ _SIDE_OTHER_KEYS = (
     "module__pooling",
     "module__dropout",
     "module__modality_dropout",
+    "module__audio_only_weight",
     "criterion__heads",
     "criterion__class_weights",
     "lr",
@@ -158,6 +170,9 @@ def _side_net_problem(net_init, n_weights):
         value = net_init[name]
         if not (isinstance(value, Real) and 0.0 <= value < high):
             return f"_net_init[{name!r}]={value!r} is not a number in [0, {high})"
+    weight = net_init["module__audio_only_weight"]
+    if not (isinstance(weight, Real) and 0 <= weight < math.inf):
+        return f"_net_init['module__audio_only_weight']={weight!r} is not a number >= 0"
     if not (isinstance(net_init["lr"], Real) and 0 < net_init["lr"] < math.inf):
         return f"_net_init['lr']={net_init['lr']!r} is not a positive number"
     if net_init["pad_mode"] not in ("wrap", "constant") or net_init["predict_nonlinearity"]:

@@ -147,7 +147,7 @@ def test_modality_dropout_drops_side_inputs_in_training_only():
 
     torch.manual_seed(0)
     net = MultimodalNet(4, (2,), vocabulary_size=6, n_levels=(3,), n_filters=4,
-                        embedding_dim=3, dropout=0.0, modality_dropout=1.0)  # fmt: skip
+                        embedding_dim=3, dropout=0.0, modality_dropout=1.0, audio_only_weight=0.0)  # fmt: skip
     x = torch.randn(3, 4, 12)
     full = dict(tokens=torch.tensor([[2, 3, 4]] * 3), codes=torch.tensor([[2]] * 3),
                 values=torch.zeros(3, 0), missing=torch.zeros(3, 0))  # fmt: skip
