@@ -146,8 +146,10 @@ def test_modality_dropout_drops_side_inputs_in_training_only():
     from sklearn_music._side_modules import MultimodalNet
 
     torch.manual_seed(0)
-    net = MultimodalNet(4, (2,), vocabulary_size=6, n_levels=(3,), n_filters=4,
-                        embedding_dim=3, dropout=0.0, modality_dropout=1.0, audio_only_weight=0.0)  # fmt: skip
+    net = MultimodalNet(
+        4, (2,), vocabulary_size=6, n_levels=(3,), n_filters=4, embedding_dim=3,
+        dropout=0.0, modality_dropout=1.0, audio_only_weight=0.0,
+    )  # fmt: skip
     x = torch.randn(3, 4, 12)
     full = dict(tokens=torch.tensor([[2, 3, 4]] * 3), codes=torch.tensor([[2]] * 3),
                 values=torch.zeros(3, 0), missing=torch.zeros(3, 0))  # fmt: skip
@@ -254,3 +256,26 @@ def test_input_errors(data):
     wrong = X.assign(spectrogram=[s[:4] for s in X["spectrogram"]])
     with pytest.raises(ValueError, match="X has 4 features .* expecting 8"):
         fitted.transform(wrong)
+
+
+def test_add_spectrograms_in_a_pipeline():
+    """The documented recipe: FunctionTransformer(add_spectrograms) before the model."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_music import MelSpectrogramTransformer, add_spectrograms
+
+    rng = np.random.default_rng(0)
+    waves = rng.normal(size=(6, 3000)).astype(np.float32)
+    mel = MelSpectrogramTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8)
+    table = {"path": list(waves), "lyrics": ["la la", None, "oh la", "", "oh", "la"]}
+    out = add_spectrograms(table, mel=mel)
+    assert set(out) == {"path", "lyrics", "spectrogram"} and "spectrogram" not in table
+    np.testing.assert_allclose(out["spectrogram"][2], mel.transform([waves[2]])[0])
+    pipe = make_pipeline(
+        FunctionTransformer(add_spectrograms, kw_args={"mel": mel}),
+        MultimodalEmbedder(**_TINY, text_column="lyrics"),
+    )
+    assert pipe.fit_transform(pd.DataFrame(table), np.repeat([0, 1], 3)).shape == (6, 6)
+    with pytest.raises(ValueError, match="no column 'audio'"):
+        add_spectrograms(table, mel=mel, path_column="audio")
