@@ -19,6 +19,8 @@ _LAZY = {
     "make_clips": "_clips",
     "MFCCStatistics": "_baseline",
     "ConvEmbedder": "_embedder",
+    "MultimodalEmbedder": "_multimodal",
+    "add_spectrograms": "_side",
     "NearestTracks": "_neighbors",
     "ImplicitFactors": "_factors",
     "embed": "pretrained",

@@ -682,3 +682,35 @@ if __name__ == "__main__":
     scores = np.array([_mfcc_baseline(seed)[:2] for seed in range(5)])
     for name, col in zip(("genre", "artist"), scores.T):
         print(f"{name} accuracy: mean {col.mean():.3f}, range {col.min():.3f} to {col.max():.3f}")
+
+
+def test_make_tracks_lyrics_leave_the_rest_unchanged():
+    plain = make_tracks(16, duration=0.25, sr=8000, random_state=3)
+    side = make_tracks(16, duration=0.25, sr=8000, random_state=3, lyrics=True)
+    for key in ("data", "genre", "artist", "tempo"):
+        np.testing.assert_array_equal(side[key], plain[key])
+    assert "lyrics" not in plain and "year" not in plain
+    again = make_tracks(16, duration=0.25, sr=8000, random_state=3, lyrics=True)
+    assert list(again.lyrics) == list(side.lyrics)
+    np.testing.assert_array_equal(again.year, side.year)
+
+
+def test_make_tracks_lyrics_depend_on_genre_and_artist():
+    from sklearn_music._side import tokenize
+
+    b = make_tracks(240, duration=0.05, sr=8000, random_state=0, lyrics=True)
+    instrumental = np.array([lyric is None for lyric in b.lyrics])
+    assert 0.1 < instrumental.mean() < 0.3
+    words = [set(tokenize(lyric)) for lyric in b.lyrics]
+    # words shared by two tracks: far more often by two tracks of one artist
+    same, other = [], []
+    for i in range(len(words)):
+        for j in range(i + 1, len(words)):
+            if instrumental[i] or instrumental[j]:
+                continue
+            overlap = len(words[i] & words[j]) / len(words[i] | words[j])
+            (same if b.artist[i] == b.artist[j] else other).append(overlap)
+    assert np.mean(same) > 2 * np.mean(other)
+    # release years cluster by artist
+    spread = np.mean([b.year[b.artist == a].std() for a in b.artist_names])
+    assert spread < 0.5 * b.year.std()

@@ -25,6 +25,7 @@ from ._genres import (
     _genre_spec,
     _make_artist,
 )
+from ._lyrics import _make_lyrics
 from ._render import _render_track
 
 __all__ = ["make_tracks"]
@@ -79,6 +80,7 @@ _CALIBRATION = {
         "sr": [Interval(Integral, 1000, None, closed="left")],
         "random_state": ["random_state"],
         "return_X_y": ["boolean"],
+        "lyrics": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -91,6 +93,7 @@ def make_tracks(
     sr=16000,
     random_state=None,
     return_X_y=False,
+    lyrics=False,
 ):
     """Synthesize music clips labelled with a genre and an artist.
 
@@ -129,6 +132,15 @@ def make_tracks(
     return_X_y : bool, default=False
         If True, return ``(data, genre)`` instead of a Bunch.
 
+    lyrics : bool, default=False
+        If True, the Bunch also holds synthetic ``lyrics`` and a release ``year``
+        per track (side information for
+        :class:`~sklearn_music.MultimodalEmbedder`). A lyric mixes common English
+        filler words with made-up words of its genre and of its artist, plus noise
+        words made up for that track; a fraction 0.2 of the tracks are
+        instrumental (``None``). The audio and every other field are the same as
+        with ``lyrics=False``.
+
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
@@ -142,6 +154,12 @@ def make_tracks(
             Artist name of each track (``"<genre>_artist<k>"``).
         tempo : ndarray of shape (n_tracks,), dtype float64
             Tempo of each track in beats per minute.
+        lyrics : ndarray of shape (n_tracks,), dtype object
+            Only with ``lyrics=True``: the lyrics of each track (str), ``None``
+            for an instrumental track.
+        year : ndarray of shape (n_tracks,), dtype float64
+            Only with ``lyrics=True``: release year of each track, scattered
+            (standard deviation 4 years) around an era drawn for its artist.
         genre_names : list of str
             The ``n_genres`` genre names.
         artist_names : list of str
@@ -171,6 +189,9 @@ def make_tracks(
     >>> X, y = make_tracks(4, duration=0.5, random_state=0, return_X_y=True)
     >>> X.shape, y.shape
     ((4, 8000), (4,))
+    >>> tracks = make_tracks(8, duration=0.5, random_state=0, lyrics=True)
+    >>> tracks.lyrics.shape, tracks.year.shape
+    ((8,), (8,))
     """
     n_samples = int(round(duration * sr))
     if n_samples < 1:
@@ -206,6 +227,12 @@ def make_tracks(
     artist = np.array(artist_names)[artist_idx]
     if return_X_y:
         return data, genre
+    side = {}
+    if lyrics:  # drawn after everything else: the other outputs do not change
+        lyrics_rng = np.random.default_rng(rng.integers(2**63 - 1))
+        side["lyrics"], side["year"] = _make_lyrics(
+            genre_idx, artist_idx, n_genres, len(artist_names), lyrics_rng
+        )
     descr = _DESCR.format(
         named=", ".join(f"``{n}``" for n in _GENRES),
         gain_lo=_GAIN_DB[0],
@@ -220,6 +247,7 @@ def make_tracks(
         genre=genre,
         artist=artist,
         tempo=tempo,
+        **side,
         genre_names=genre_names,
         artist_names=artist_names,
         sr=sr,

@@ -40,6 +40,22 @@ _EMBEDDER_PARAMS = {
 }
 _EMBEDDER_XFAIL = {}
 
+# --- MultimodalEmbedder -------------------------------------------------------
+# the checks' arrays are read as spectrograms without side inputs (2-D: single-frame
+# spectra, as ConvEmbedder reads them); its table input is tested in
+# tests/test_multimodal.py
+_MULTIMODAL_PARAMS = {
+    "embedding_dim": 4,
+    "audio_dim": 4,
+    "n_filters": 4,
+    "hidden_units": (8,),
+    "patch_frames": 9,
+    "patches_per_track": 1,
+    "max_epochs": 2,
+    "random_state": 0,
+}
+_MULTIMODAL_XFAIL = {}
+
 # --- NearestTracks -------------------------------------------------------------
 # the checks' data are small, so algorithm="auto" searches exactly ("brute"); the
 # approximate index is compared with sklearn's NearestNeighbors in test_neighbors.py
@@ -72,6 +88,7 @@ TEST_PARAMS = {
     "MelSpectrogramTransformer": (_MEL_PARAMS, _MEL_XFAIL),
     "MFCCStatistics": (_BASELINE_PARAMS, _BASELINE_XFAIL),
     "ConvEmbedder": (_EMBEDDER_PARAMS, _EMBEDDER_XFAIL),
+    "MultimodalEmbedder": (_MULTIMODAL_PARAMS, _MULTIMODAL_XFAIL),
     "NearestTracks": (_NEIGHBORS_PARAMS, _NEIGHBORS_XFAIL),
     "ImplicitFactors": (_FACTORS_PARAMS, _FACTORS_XFAIL),
 }

@@ -7,7 +7,14 @@ from sklearn.base import BaseEstimator
 
 __all__ = ["all_estimators"]
 
-_ESTIMATOR_MODULES = ("_mel", "_baseline", "_embedder", "_neighbors", "_factors")
+_ESTIMATOR_MODULES = (
+    "_mel",
+    "_baseline",
+    "_embedder",
+    "_multimodal",
+    "_neighbors",
+    "_factors",
+)
 
 
 def all_estimators():
