@@ -2,7 +2,7 @@
 
 Run ``.venv/bin/python benchmarks/bench_coldstart.py`` (``--quick`` for a smoke run;
 ``--real DIR`` adds the real soundtrack collection, made by
-``python /work/shared/datasets/debian_soundtracks.py DIR``: one folder per album).
+``python ../shared/datasets/debian_soundtracks.py DIR``: one folder per album).
 
 The evaluation of van den Oord, Dieleman & Schrauwen (NIPS 2013), on simulated
 listeners:

@@ -14,9 +14,9 @@ thread per process so that ``n_jobs`` measures parallelism over clips.
 
 Then it checks that :func:`sklearn_music.datasets.load_audio_folder` and the
 transformer process every track of a real collection without error (``--real DIR``;
-by default /work/data/soundtracks when it exists). Make that collection with::
+by default $SKLEARN_MUSIC_DATA/soundtracks when it exists). Make that collection with::
 
-    python /work/shared/datasets/debian_soundtracks.py DIR
+    python ../shared/datasets/debian_soundtracks.py DIR
 
 Usage::
 
@@ -47,7 +47,7 @@ from sklearn_music.io import AudioLoadError
 
 SR = 16000
 PARAMS = {"n_fft": 1024, "hop_length": 512, "n_mels": 128}
-DEFAULT_REAL = "/work/data/soundtracks"
+DEFAULT_REAL = os.path.join(os.environ.get("SKLEARN_MUSIC_DATA", "data"), "soundtracks")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, os.pardir, "docs", "benchmarks", "mel.rst")
 
@@ -251,7 +251,8 @@ def render(args, n_clips, rows, rel, db, real):
             "Real collection",
             "---------------",
             "",
-            f"Every track of ``{real['folder']}`` (listed with {real['how']}; "
+            f"Every track of ``$SKLEARN_MUSIC_DATA/{os.path.basename(real['folder'])}`` "
+            f"(listed with {real['how']}; "
             f"{dur}; n_jobs={args.n_jobs_real}) through the transformer:",
             "",
             ".. list-table::",
@@ -318,7 +319,7 @@ def main(argv=None):
         if not os.path.isdir(args.real):
             parser.error(
                 f"--real {args.real!r} is not a folder; make it with "
-                "python /work/shared/datasets/debian_soundtracks.py DIR"
+                "python ../shared/datasets/debian_soundtracks.py DIR"
             )
         real_result = real_check(args.real, args.real_duration, args.n_jobs_real, batch=8)
     text = render(args, args.clips, rows, rel, db, real_result)

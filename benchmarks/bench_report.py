@@ -71,7 +71,8 @@ def table(rows, args, n_tracks):
         f"(``{args.data.name}``), indexed with ``soundtracks-v1``; "
         f"``write_report(store, queries={args.queries}, k={args.k}, random_state=0)``, "
         "15-second excerpts, mono OGG/Vorbis at 16 kHz. The command line does the same: "
-        f"``sklearn-music report --store dev.db --music-dir {args.data} --queries "
+        "``sklearn-music report --store dev.db --music-dir "
+        f"$SKLEARN_MUSIC_DATA/{args.data.name} --queries "
         f"{args.queries} -k {args.k} --out report/ [--model soundtracks.skops]``. "
         "CPU time counts every thread of the process; on an idle 2-core machine the "
         "wall time is at most about the CPU time. Goals: under a minute, under 50 MB.",
@@ -103,7 +104,7 @@ def table(rows, args, n_tracks):
 
 
 def main():
-    data_home = Path(os.environ.get("SKLEARN_MUSIC_DATA", "/work/data"))
+    data_home = Path(os.environ.get("SKLEARN_MUSIC_DATA", "data"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=data_home / "dev")
     parser.add_argument("--store", type=Path, default=None, help="an existing store of --data")

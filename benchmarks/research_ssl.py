@@ -7,14 +7,14 @@ Run from the repository root::
     PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py run NAME [NAME ...]
     PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py list
 
-**Data.** Training: the ``wide`` open collection (``/work/data/wide/<album>/<track>``,
+**Data.** Training: the ``wide`` open collection (``$SKLEARN_MUSIC_DATA/wide/<album>/<track>``,
 89 albums of Debian game soundtracks), up to ``WIDE_CLIPS`` 30-s clips per track, placed
 as in ``bench_real.py`` (centred in equal segments of the track). Evaluation: the
-``dev`` collection (``/work/data/dev``, 8 other albums, 115 tracks of at least 30 s,
+``dev`` collection (``$SKLEARN_MUSIC_DATA/dev``, 8 other albums, 115 tracks of at least 30 s,
 up to 6 clips each, exactly ``bench_real.py``'s clips). Nothing of ``dev`` is used for
 training, so every score is a *transfer* score. Log-mel spectrograms
 (``MelSpectrogramTransformer()``: 128 bands, 16 kHz, hop 512, 938 frames per clip) and
-``MFCCStatistics()`` are computed once and cached in ``/work/data/ssl_cache``
+``MFCCStatistics()`` are computed once and cached in ``$SKLEARN_MUSIC_DATA/ssl_cache``
 (outside the repository).
 
 **Protocol.** A model trained on ``wide`` embeds every ``dev`` clip (mean of the patch
@@ -34,12 +34,12 @@ the same way (row ``mfcc``).
   head (linear -> ReLU -> linear); the two patches of a clip are a positive pair, every
   other patch in the batch a negative, at temperature ``tau``.
 - ``distill``: regress musicnn's 50 tag probabilities of the clip (read from
-  ``/work/data/shared_feats`` when that cache exists) from the embedding through a
+  ``$SKLEARN_MUSIC_DATA/shared_feats`` when that cache exists) from the embedding through a
   linear head (binary cross-entropy against the soft tags).
 - both, summed with ``distill_weight``.
 
 Every experiment is listed in ``EXPERIMENTS`` with its settings; ``run`` appends a
-line (settings, minutes, dev P@1 / P@10 / mAP) to ``/work/data/ssl_cache/results.jsonl``
+line (settings, minutes, dev P@1 / P@10 / mAP) to ``$SKLEARN_MUSIC_DATA/ssl_cache/results.jsonl``
 and the table goes to ``docs/research_log_ssl.rst`` by hand, with what each change did.
 """
 
@@ -56,9 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import CLIP_SECONDS, SR, clip_offsets  # noqa: E402
 
-CACHE = Path(os.environ.get("SSL_CACHE", "/work/data/ssl_cache"))
-WIDE_DIR = "/work/data/wide"
-DEV_DIR = "/work/data/dev"
+CACHE = Path(os.environ.get("SSL_CACHE", "$SKLEARN_MUSIC_DATA/ssl_cache"))
+WIDE_DIR = "$SKLEARN_MUSIC_DATA/wide"
+DEV_DIR = "$SKLEARN_MUSIC_DATA/dev"
 WIDE_CLIPS = 3
 DEV_CLIPS = 6
 
@@ -321,7 +321,7 @@ def baselines(dev):
         "melstats": score(StandardScaler().fit_transform(stats), dev),
     }
     # musicnn (MSD) features of the same clips, from the shared cache when present
-    path = Path("/work/data/shared_feats/musicnn_dev.npz")
+    path = Path("$SKLEARN_MUSIC_DATA/shared_feats/musicnn_dev.npz")
     if path.exists():
         with np.load(path) as z:
             rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
@@ -362,7 +362,7 @@ def run(name):
     return enc, wide
 
 
-def load_tags(wide, path="/work/data/shared_feats/musicnn_wide.npz"):
+def load_tags(wide, path="$SKLEARN_MUSIC_DATA/shared_feats/musicnn_wide.npz"):
     """musicnn tag probabilities of every wide clip: the mean over the clips of its
     track in the shared musicnn cache (whose clips differ from ours: up to 6 per
     track), so that every patch of a track regresses its track's tags."""
