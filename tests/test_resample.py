@@ -66,3 +66,14 @@ def test_model_saved_without_res_type_loads_with_soxr_hq():
     assert new.res_type == "soxr_hq"
     assert new.get_params()["n_mels"] == 40
     assert pickle.loads(pickle.dumps(new)).res_type == "soxr_hq"
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_channels_mixed_to_the_exact_mean(tmp_path, channels):
+    # stereo takes a faster path than numpy's mean(axis=1): the same bits
+    rng = np.random.default_rng(channels)
+    data = rng.uniform(-1, 1, size=(3 * 44100 + 17, channels)).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, data, 44100, subtype="FLOAT")
+    expected = data.mean(axis=1, dtype=np.float32)
+    assert np.array_equal(load_audio(path, sr=44100), expected)
