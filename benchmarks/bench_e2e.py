@@ -299,7 +299,8 @@ def write_page(out, res):
         f"({meta['audio_min']:.0f} min of audio, 44.1 kHz), best of {meta['repeat']}; "
         f"quality: {res['n_clips']} clips of 30 s of the dev collection, embedded by the "
         "pretrained model ``soundtracks-v1``. See the docstring of "
-        "``benchmarks/bench_e2e.py`` for what each stage and variant is.",
+        "``benchmarks/bench_e2e.py`` for what each stage and variant is."
+        + (" The speed and quality parts ran as separate processes." if len(commands) > 1 else ""),
         "",
     ]
     lines += summary_lines(res)
@@ -322,8 +323,9 @@ def _parser():
         help="run one part only; the parts meet in --results, and the page is written "
         "once both are there",
     )
-    parser.add_argument("--results", default="docs/benchmarks/e2e_results.json")
-    parser.add_argument("--out", default="docs/benchmarks/e2e.rst")
+    docs = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+    parser.add_argument("--results", default=str(docs / "e2e_results.json"))
+    parser.add_argument("--out", default=str(docs / "e2e.rst"))
     return parser
 
 
