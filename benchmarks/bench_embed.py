@@ -6,7 +6,7 @@ timed on synthetic log-mel spectrograms of 30-s tracks (sr 16 kHz, hop 512 → 9
 frames), on one torch thread, and compared side by side with references run in the
 same process:
 
-* inference: ``ConvEmbedder.transform`` (patch cutting, skorch's ``forward_iter``,
+* inference: ``ConvEmbedder.transform`` (strided patch cutting, the module run directly,
   averaging) against the bare torch module on the same patches already stacked in one
   tensor, and against computing the log-mel spectrograms themselves with librosa;
 * training: skorch's epoch (random patch drawing, batching, callbacks) against a

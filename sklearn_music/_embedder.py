@@ -139,8 +139,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Torch device, e.g. ``"cuda"``. A model trained on a GPU unpickles on a
         machine without one (on the CPU, with a ``DeviceWarning``).
     n_jobs : int, default=None
-        Torch threads used in ``fit`` and ``transform`` (``None``: torch's setting;
-        ``-1``: all cores).
+        Torch threads used in ``fit`` (``None``: torch's setting; ``-1``: all
+        cores) and at inference (``transform``, ``predict``; ``None``: one thread,
+        which was several times faster than two on a busy 2-core machine, see
+        ``benchmarks/bench_e2e.py``).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, dropout, patch positions, shuffling and the validation
         split: the same value gives identical results on the CPU.
@@ -499,14 +501,17 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return [(s - mean) / scale for s in specs]
 
     # ---------------------------------------------------------------- inference
-    def _infer(self, X):
-        """Embeddings and per-target outputs of each track (patches averaged)."""
-        from ._net import _forward_patches
+    def _infer(self, X, *, embeddings_only=False):
+        """Embeddings and per-target outputs of each track (patches averaged).
+
+        ``embeddings_only``: the embeddings alone (the heads are not run).
+        """
+        from ._inference import forward_tracks
 
         check_is_fitted(self)
         specs = self._normalise(self._check_X(X, reset=False))
         kinds = [t["kind"] for t in self.targets_]
-        cols = _forward_patches(self.net_, _TrackData(specs), kinds, self.n_jobs)
+        cols = forward_tracks(self.net_, specs, kinds, self.n_jobs, embeddings_only=embeddings_only)
         if self.aggregate == "mean":
             counts = np.array(
                 [len(_fixed_offsets(s.shape[1], self.patch_frames, self._hop())) for s in specs]
@@ -528,7 +533,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X_emb : ndarray of shape (n_tracks, embedding_dim), dtype float32
             The track embeddings.
         """
-        return self._infer(X)[0].astype(np.float32)
+        return self._infer(X, embeddings_only=True)[0].astype(np.float32)
 
     def predict_proba(self, X):
         """Class probabilities of the ``predict_target``, averaged over patches.

@@ -105,18 +105,20 @@ def _as_tracks(X):
     return tracks
 
 
-def _load_track(index, track, *, sr, offset, duration, short_tracks="error"):
+def _load_track(index, track, *, sr, offset, duration, short_tracks="error", res_type="soxr_hq"):
     """load_audio with crop-or-pad to ``duration``; errors name the track.
 
     A track that ends at or before ``offset`` follows ``short_tracks``: ``"error"``
     raises, ``"from_start"`` reads it from its start, ``"pad"`` gives ``duration``
-    seconds of silence.
+    seconds of silence. ``res_type`` is :func:`load_audio`'s resampler.
     """
     start = track.tell() if hasattr(track, "read") and hasattr(track, "tell") else None
     try:
-        y = load_audio(track, sr=sr, offset=offset, duration=duration)
+        y = load_audio(track, sr=sr, offset=offset, duration=duration, res_type=res_type)
     except AudioLoadError as exc:
-        y = None if short_tracks == "error" or offset == 0 else _short_track(track, start, sr)
+        y = None
+        if short_tracks != "error" and offset != 0:
+            y = _short_track(track, start, sr, res_type)
         if y is None or y.size > offset * sr:
             # not a short track (or the policy is "error"): the first error stands
             raise AudioLoadError(f"track {index}: {exc}") from None
@@ -131,12 +133,12 @@ def _load_track(index, track, *, sr, offset, duration, short_tracks="error"):
     return y
 
 
-def _short_track(track, start, sr):
+def _short_track(track, start, sr, res_type="soxr_hq"):
     """The whole of a track whose read from an offset failed; None if unreadable."""
     if start is not None:
         track.seek(start)
     try:
-        return load_audio(track, sr=sr)
+        return load_audio(track, sr=sr, res_type=res_type)
     except AudioLoadError:
         return None
 

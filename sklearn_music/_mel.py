@@ -6,6 +6,7 @@ from numbers import Real
 import numpy as np
 
 from ._frontend import _load_track, _MelFrontend, _power_to_db, _stack_or_list
+from .io import RES_TYPES
 from .utils._docstring import Substitution, _shared_docs
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -13,11 +14,17 @@ __all__ = ["MelSpectrogramTransformer"]
 
 
 def _mel_track(
-    index, track, *, kernel, sr, offset, duration, short_tracks, log, top_db, log1p_scale
+    index, track, *, kernel, sr, offset, duration, short_tracks, res_type, log, top_db, log1p_scale
 ):
     """The float32 (log-)mel spectrogram of one track."""
     y = _load_track(
-        index, track, sr=sr, offset=offset, duration=duration, short_tracks=short_tracks
+        index,
+        track,
+        sr=sr,
+        offset=offset,
+        duration=duration,
+        short_tracks=short_tracks,
+        res_type=res_type,
     )
     S = kernel(y)
     if log == "db":
@@ -65,6 +72,13 @@ class MelSpectrogramTransformer(_MelFrontend):
     log1p_scale : float, default=10000.0
         The constant ``C`` in ``log1p(C * M)`` with ``log="log1p"``.
     {frontend_crop}
+    res_type : str, default="soxr_hq"
+        Resampler of the files not at ``sr`` (:func:`sklearn_music.load_audio`'s
+        ``res_type``): ``"soxr_vhq"``, ``"soxr_hq"``, ``"soxr_mq"``, ``"soxr_lq"``,
+        ``"soxr_qq"`` or ``"polyphase"``. Resampling 44.1 kHz files with
+        ``"soxr_hq"`` costs about as much as decoding them; ``"soxr_mq"`` is about
+        seven times cheaper (see ``benchmarks/bench_e2e.py`` for its effect on
+        retrieval).
     {frontend_jobs}
 
     See Also
@@ -129,7 +143,11 @@ class MelSpectrogramTransformer(_MelFrontend):
         "power": [Interval(Real, 0, None, closed="neither")],
         "log": [StrOptions({"db", "log1p"}), None],
         "log1p_scale": [Interval(Real, 0, None, closed="neither")],
+        "res_type": [StrOptions(set(RES_TYPES))],
     }
+
+    # parameters added after 0.1, with the value that keeps an older model's behaviour
+    _ADDED_PARAMS = {**_MelFrontend._ADDED_PARAMS, "res_type": "soxr_hq"}
 
     def __init__(
         self,
@@ -147,6 +165,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         offset=0.0,
         duration=None,
         short_tracks="error",
+        res_type="soxr_hq",
         n_jobs=None,
         verbose=0,
     ):
@@ -163,6 +182,7 @@ class MelSpectrogramTransformer(_MelFrontend):
         self.offset = offset
         self.duration = duration
         self.short_tracks = short_tracks
+        self.res_type = res_type
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -227,6 +247,7 @@ class MelSpectrogramTransformer(_MelFrontend):
             offset=self.offset,
             duration=self.duration,
             short_tracks=self.short_tracks,
+            res_type=self.res_type,
             log=self.log,
             top_db=self.top_db,
             log1p_scale=self.log1p_scale,

@@ -11,6 +11,7 @@ here is an estimator, skorch is not imported and torch only inside
 """
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .utils._checks import check_one_kind
 
@@ -86,6 +87,63 @@ def _fixed_offsets(length, n_frames, hop):
     if offsets[-1] + n_frames < length:
         offsets.append(length - n_frames)
     return offsets
+
+
+def _track_windows(spec, n_frames, pad_mode):
+    """Every window of ``n_frames`` frames of ``spec``, a strided ``(n_windows,
+    n_mels, n_frames)`` view (window ``o`` starts at frame ``o``); a track shorter than
+    a patch gives its one padded patch (:func:`_crop`)."""
+    if spec.shape[1] < n_frames:
+        return _crop(spec, 0, n_frames, pad_mode)[None]
+    n_mels, length = spec.shape
+    s_mel, s_frame = spec.strides
+    # sliding_window_view(spec, n_frames, axis=1).transpose(1, 0, 2), without its checks
+    return as_strided(
+        spec,
+        shape=(length - n_frames + 1, n_mels, n_frames),
+        strides=(s_frame, s_mel, s_frame),
+        writeable=False,
+    )
+
+
+def _copy_windows(windows, offsets, out):
+    """Copy ``windows[offsets]`` into ``out`` through strided slices, not a gather.
+
+    ``offsets`` are :func:`_fixed_offsets`: every step is the hop but maybe the last
+    (shorter), so all but the last offset form one slice.
+    """
+    n = len(offsets)
+    if n > 1:
+        step = int(offsets[1] - offsets[0])
+        stop = int(offsets[n - 2]) + 1
+        out[: n - 1] = windows[int(offsets[0]) : stop : step]
+    out[n - 1] = windows[int(offsets[n - 1])]
+
+
+def _patch_batches(specs, *, n_frames, hop, pad_mode, batch_size):
+    """The patches of :class:`_FixedPatches` (``aggregate="mean"``), in its order,
+    stacked in float32 batches of ``batch_size`` (the last one shorter).
+
+    Each patch is copied once, from a strided view of its track into a batch buffer;
+    the buffer is reused, so a batch is valid until the next one is asked for.
+    """
+    n_mels = specs[0].shape[0]
+    buf = np.empty((batch_size, n_mels, n_frames), dtype=np.float32)
+    fill = 0
+    for spec in specs:
+        windows = _track_windows(spec, n_frames, pad_mode)
+        offsets = _fixed_offsets(spec.shape[1], n_frames, hop)
+        done = 0
+        while done < len(offsets):
+            take = min(batch_size - fill, len(offsets) - done)
+            _copy_windows(windows, offsets[done : done + take], buf[fill : fill + take])
+            fill += take
+            done += take
+            if fill == batch_size:
+                yield buf
+                fill = 0
+    if fill:
+        yield buf[:fill]
 
 
 # --------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ before anything that size is allocated. Pass ``max_samples=`` to
 """
 
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
+RES_TYPES = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "polyphase")
 _BLOCK = 1 << 20  # samples decoded per block (all channels together)
 
 
@@ -187,8 +188,10 @@ def _read_blocks(f, n, what, max_samples, allow_truncated):
             if allow_truncated and got:
                 break  # the caller asked for the part before the damage
             raise
-        if data.shape[0]:
-            parts.append(data.mean(axis=1, dtype=np.float32))
+        if data.shape[0]:  # for stereo, the same mean without numpy's slow reduction
+            two = data.shape[1] == 2
+            mono = (data[:, 0] + data[:, 1]) * np.float32(0.5) if two else None
+            parts.append(data.mean(axis=1, dtype=np.float32) if mono is None else mono)
             got += data.shape[0]
         if got > max_samples:
             raise AudioLoadError(
@@ -402,6 +405,7 @@ def load_audio(
     duration=None,
     allow_truncated=False,
     max_samples=None,
+    res_type="soxr_hq",
 ):
     """Read audio as mono float32 samples at a given sampling rate.
 
@@ -425,7 +429,7 @@ def load_audio(
         Several channels are averaged to mono.
     sr : int, default=16000
         Sampling rate of the result in Hz. Audio at another rate is resampled with
-        :func:`librosa.resample` (``res_type="soxr_hq"``).
+        :func:`librosa.resample` (see ``res_type``).
     orig_sr : int, default=None
         Sampling rate of an array ``source``; ``None`` means ``sr``. Must be ``None``
         for files, whose rate is read from the file.
@@ -444,6 +448,11 @@ def load_audio(
         returns after resampling; ``None`` means :data:`MAX_SAMPLES` (2**28, 1 GiB
         of float32). Audio over the bound is refused before it is decoded or
         resampled, so that a forged header cannot exhaust memory.
+    res_type : str, default="soxr_hq"
+        Resampler, :func:`librosa.resample`'s ``res_type``: ``"soxr_vhq"``,
+        ``"soxr_hq"``, ``"soxr_mq"``, ``"soxr_lq"``, ``"soxr_qq"`` or
+        ``"polyphase"``. ``"soxr_mq"`` resampled 44.1 kHz music to 16 kHz about 7
+        times faster than ``"soxr_hq"`` (``benchmarks/bench_e2e.py``).
 
     Returns
     -------
@@ -459,8 +468,8 @@ def load_audio(
         audio, a sampling rate outside [1000, 1000000] Hz, more than ``max_samples``,
         no audio samples, NaN or infinite samples, an ``offset`` past the end.
     ValueError
-        For bad ``sr``, ``orig_sr``, ``offset``, ``duration`` or ``max_samples``
-        values.
+        For bad ``sr``, ``orig_sr``, ``offset``, ``duration``, ``max_samples`` or
+        ``res_type`` values.
 
     See Also
     --------
@@ -502,6 +511,8 @@ def load_audio(
     offset = _check_time(offset, "offset", allow_none=False, positive=False)
     duration = _check_time(duration, "duration", allow_none=True, positive=True)
     max_samples = _check_max_samples(max_samples)
+    if res_type not in RES_TYPES:
+        raise ValueError(f"res_type={res_type!r} must be one of {RES_TYPES}")
     is_path = isinstance(source, (str, bytes, os.PathLike))
     is_file = not is_path and hasattr(source, "read")
     if orig_sr is not None:
@@ -535,7 +546,7 @@ def load_audio(
         import librosa
 
         _check_size(what, y.size, rate, sr, max_samples)
-        y = librosa.resample(y, orig_sr=rate, target_sr=sr, res_type="soxr_hq")
+        y = librosa.resample(y, orig_sr=rate, target_sr=sr, res_type=res_type)
         if y.size == 0:
             raise AudioLoadError(
                 f"{what}: too short to resample from {rate} Hz to {sr} Hz (no samples left)"

@@ -91,8 +91,9 @@ def load(name="soundtracks-v1", *, n_jobs=None):
     name : {"soundtracks-v1"}, default="soundtracks-v1"
         The pretrained model (see :func:`available_models`).
     n_jobs : int, default=None
-        ``n_jobs`` of the mel step (tracks read in parallel) and torch threads of
-        the embedder (``None``: their defaults).
+        ``n_jobs`` of the mel step (tracks read in parallel). The embedder runs on
+        one torch thread whatever ``n_jobs`` is: on a busy 2-core machine two
+        threads were many times slower than one (``benchmarks/bench_e2e.py``).
 
     Returns
     -------
@@ -123,7 +124,6 @@ def load(name="soundtracks-v1", *, n_jobs=None):
 
     payload = _read(name)
     embedder = _embedder_from_payload(payload)
-    embedder.set_params(n_jobs=n_jobs)
     mel = MelSpectrogramTransformer(**payload["mel_params"], n_jobs=n_jobs)
     return Pipeline([("mel", mel), ("embed", FrozenEstimator(embedder))])
 
@@ -157,7 +157,8 @@ ndarray of shape (n_tracks, n_samples)
     model : {"soundtracks-v1"}, default="soundtracks-v1"
         The pretrained model (see :func:`load`).
     n_jobs : int, default=None
-        Tracks read in parallel and torch threads.
+        Tracks read in parallel (the embedder uses one torch thread, see
+        :func:`load`).
 
     Returns
     -------
