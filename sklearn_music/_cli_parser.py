@@ -141,13 +141,18 @@ def build_parser(commands):
         "index",
         parents=[common],
         help="embed a music folder into a similarity store",
-        description="Embed every audio file under MUSIC_DIR with a fitted model and "
+        description="Embed every audio file under MUSIC_DIR with a fitted model "
+        "(default: the pretrained soundtracks-v1, no `fit` needed) and "
         "write each track's vector and similar tracks to a store. Track ids are the "
         "paths relative to MUSIC_DIR. An unreadable file stops the run unless "
         "--skip-errors is given.",
     )
     p.add_argument("music_dir", metavar="MUSIC_DIR")
-    p.add_argument("--model", required=True, help="model file from `fit` (.skops)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file from `fit` (.skops); default: the pretrained soundtracks-v1",
+    )
     p.add_argument("--store", required=True, help="store file to write (.db)")
     p.add_argument(
         "-k", type=positive_int, default=10, help="similar tracks stored per track (default 10)"
@@ -252,4 +257,6 @@ def build_parser(commands):
     from .batch import add_batch_parsers  # light: dask loads when a command runs
 
     add_batch_parsers(sub, parents=[common])
+    if "embed" in commands:  # one vectors file in-process, else the Dask shards
+        sub.choices["embed"].set_defaults(func=commands["embed"])
     return parser
