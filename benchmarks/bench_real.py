@@ -29,7 +29,10 @@ imports TensorFlow; without the file those rows are skipped with a message).
 statistics, mean/std of the log-mel, musicnn's pooled layers (all standardised with
 the training pool's statistics), the default ``ConvEmbedder`` trained on the training
 pool's album labels, the same trained without labels (``fit(X)``) and the pretrained
-model (skipped, with a message, while they do not exist). Rows that train run with
+model (skipped, with a message, while they do not exist), and fine-tuning from the
+pretrained model (``ConvEmbedder(init="soundtracks-v1", embedding_dim=128)``: the
+pretrained architecture, its trunk from the shipped weights, a new album head) beside
+the same architecture from random weights. Rows that train run with
 ``random_state`` 0..SEEDS-1 and report the mean ± standard deviation over the seeds.
 
 **In-domain protocol** (dev set). ``GroupKFold(5)`` with the track as group. In each
@@ -341,7 +344,11 @@ and rows are described in the docstring of ``benchmarks/bench_real.py``. The def
 ``Pipeline(MelSpectrogramTransformer(), ConvEmbedder(random_state=seed))``. musicnn
 (``MSD_musicnn``, Pons & Serra 2019, trained on the Million Song Dataset) is run in
 its own environment by ``benchmarks/_musicnn_features.py``: float32 log-mel, 3-s
-patches, each layer averaged over the 10 patches of a clip. The time column is fitting
+patches, each layer averaged over the 10 patches of a clip. The *fine-tuned* rows are
+``ConvEmbedder(init="soundtracks-v1", embedding_dim=128, random_state=seed)`` trained
+on the album labels like the scratch row: the pretrained architecture (a 128-d
+embedding), its trunk starting from the shipped weights, a new album head; the
+*128-d random init* row is the same architecture from random weights. The time column is fitting
 and embedding (features cached), per seed, summed over folds, on a machine shared with
 other jobs: compare times within one run only.
 """
