@@ -24,7 +24,8 @@ def _add_query_options(p):
     p.add_argument(
         "--model",
         default=None,
-        help="the model that indexed the store (.skops), to embed audio-file queries",
+        help="the model that indexed the store (.skops; soundtracks-v1 for a store "
+        "indexed without --model), to embed audio-file queries",
     )
     p.add_argument("-k", type=positive_int, default=10, help="number of tracks (default 10)")
     p.add_argument(
@@ -151,7 +152,8 @@ def build_parser(commands):
     p.add_argument(
         "--model",
         default=None,
-        help="model file from `fit` (.skops); default: the pretrained soundtracks-v1",
+        help="model file from `fit` (.skops) or a pretrained model's name; default: "
+        "the pretrained soundtracks-v1",
     )
     p.add_argument("--store", required=True, help="store file to write (.db)")
     p.add_argument(

@@ -288,6 +288,10 @@ def _load_pipeline(args):
     from .persistence import load_model
 
     path = args.model
+    from .pretrained import available_models, load
+
+    if path in available_models() and not Path(path).exists():  # a pretrained model
+        return _to_device(load(path), getattr(args, "device", "cpu"))
     try:
         model = load_model(path)
     except FileNotFoundError:
@@ -304,11 +308,13 @@ def _load_pipeline(args):
 
 def _embedding_model(args):
     """Audio in, vectors out: ``--model`` without its index, or the pretrained model."""
+    from ._query import embedding_steps
+
     if args.model is None:
         from .pretrained import load
 
         return _to_device(load("soundtracks-v1"), getattr(args, "device", "cpu"))
-    return _load_pipeline(args)[:-1]
+    return embedding_steps(_load_pipeline(args))
 
 
 def _cmd_embed(args):
@@ -355,7 +361,8 @@ def _model_loader(args):
         if args.model is None:
             raise CommandError(
                 "an audio file as the query needs the model that indexed the store: "
-                "pass --model MODEL"
+                "pass --model MODEL (--model soundtracks-v1 for a store indexed "
+                "without --model)"
             )
         if not loaded:
             loaded.append(_load_pipeline(args))

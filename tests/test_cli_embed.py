@@ -103,7 +103,7 @@ def test_embed_errors(music, files, tmp_path, capsys):
     assert "several FILES go into one file" in capsys.readouterr().err
 
 
-def test_index_without_a_model_uses_the_pretrained_one(music, files, reference, tmp_path):
+def test_index_without_a_model_uses_the_pretrained_one(music, files, reference, tmp_path, capsys):
     db = tmp_path / "tracks.db"
     assert main(["index", str(music), "--store", str(db), "-k", "2"]) == 0
     with SimilarityStore(db) as store:
@@ -111,3 +111,10 @@ def test_index_without_a_model_uses_the_pretrained_one(music, files, reference, 
         ids, vectors = store.to_arrays()
     order = [list(ids).index(f.relative_to(music).as_posix()) for f in files]
     np.testing.assert_allclose(vectors[order], reference, rtol=1e-4, atol=1e-5)
+    # an audio-file query of that store: the pretrained model by name
+    assert main(["similar", str(files[0]), "--store", str(db), "-k", "1"]) == 1
+    assert "--model soundtracks-v1" in capsys.readouterr().err
+    argv = ["similar", str(files[0]), "--store", str(db), "--model", "soundtracks-v1"]
+    assert main([*argv, "-k", "1", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert files[0].relative_to(music).as_posix() in out

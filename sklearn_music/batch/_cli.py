@@ -5,6 +5,7 @@ parents=[common])``; each handler takes the parsed arguments and returns the
 exit status.
 """
 
+import os
 import sys
 
 from ..utils._argparse import positive_int
@@ -78,7 +79,8 @@ def add_batch_parsers(subparsers, *, parents=()):
     p.add_argument(
         "--model",
         default=None,
-        help="a model saved by `fit` (.skops); default: the pretrained soundtracks-v1",
+        help="a model saved by `fit` (.skops) or a pretrained model's name; default: "
+        "the pretrained soundtracks-v1",
     )
     p.add_argument(
         "--out",
@@ -154,7 +156,7 @@ def _progress(args):
 def cmd_embed(args):
     """Run ``embed``; return the exit status (0, also when files failed)."""
     from ..persistence import load_model
-    from ..pretrained import load
+    from ..pretrained import available_models, load
     from ._embed import embed_catalogue
 
     listing = args.listing if isinstance(args.listing, str) else list(args.listing)
@@ -166,7 +168,11 @@ def cmd_embed(args):
                 "vectors.npy or vectors.parquet"
             )
         listing = listing[0]
-    model = load("soundtracks-v1") if args.model is None else load_model(args.model)
+    name = args.model or "soundtracks-v1"
+    if name in available_models() and not os.path.exists(name):  # a pretrained model
+        model = load(name)
+    else:
+        model = load_model(args.model)
     out = embed_catalogue(
         model,
         listing,
