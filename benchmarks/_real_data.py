@@ -78,6 +78,17 @@ def plan_clips(folder):
     }
 
 
+def _feature_params(est):
+    """The parameters that change the features of a 30-s clip, as text.
+
+    ``short_tracks`` (added after the caches were made) is left out: it acts only on
+    a track that ends before ``offset``, and the clips here are read with ``offset=0``.
+    """
+    params = est.get_params()
+    params.pop("short_tracks", None)
+    return repr(params)
+
+
 def _key(plan):
     from sklearn_music import MelSpectrogramTransformer, MFCCStatistics
 
@@ -86,8 +97,8 @@ def _key(plan):
         [
             f"v{CACHE_VERSION}",
             hashlib.sha1(listing.encode()).hexdigest(),
-            repr(MelSpectrogramTransformer().get_params()),
-            repr(MFCCStatistics().get_params()),
+            _feature_params(MelSpectrogramTransformer()),
+            _feature_params(MFCCStatistics()),
         ]
     )
 

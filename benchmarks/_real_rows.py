@@ -199,4 +199,29 @@ def default_rows(params=None, *, n_jobs=2, musicnn_layers=MUSICNN_LAYERS):
         Row("ConvEmbedder, self-supervised (fit(X), no y)", conv, "mel", "unlabeled"),
         Row("pretrained soundtracks-v1", _pretrained, "mel", "none", seeded=False),
     ]
+    rows += fine_tuned_rows(params, n_jobs)
     return rows
+
+
+# ConvEmbedder(init="soundtracks-v1") needs the pretrained architecture: the defaults
+# but a 128-d embedding
+PRETRAINED_ARCH = {"embedding_dim": 128}
+
+
+def fine_tuned_rows(params, n_jobs):
+    """Fine-tuning from soundtracks-v1 (album labels), and its controls."""
+    tuned = params | PRETRAINED_ARCH | {"init": "soundtracks-v1"}
+    return [
+        Row(
+            "ConvEmbedder, fine-tuned from soundtracks-v1, album labels",
+            conv_embedder(tuned, n_jobs),
+        ),
+        Row(
+            "ConvEmbedder, soundtracks-v1 fine-tuned at lr 3e-4 for 10 epochs, album labels",
+            conv_embedder(tuned | {"lr": 3e-4, "max_epochs": 10}, n_jobs),
+        ),
+        Row(
+            "ConvEmbedder, 128-d random init (the pretrained architecture), album labels",
+            conv_embedder(params | PRETRAINED_ARCH, n_jobs),
+        ),
+    ]

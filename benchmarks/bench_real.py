@@ -29,7 +29,10 @@ imports TensorFlow; without the file those rows are skipped with a message).
 statistics, mean/std of the log-mel, musicnn's pooled layers (all standardised with
 the training pool's statistics), the default ``ConvEmbedder`` trained on the training
 pool's album labels, the same trained without labels (``fit(X)``) and the pretrained
-model (skipped, with a message, while they do not exist). Rows that train run with
+model (skipped, with a message, while they do not exist), and fine-tuning from the
+pretrained model (``ConvEmbedder(init="soundtracks-v1", embedding_dim=128)``: the
+pretrained architecture, its trunk from the shipped weights, a new album head) beside
+the same architecture from random weights. Rows that train run with
 ``random_state`` 0..SEEDS-1 and report the mean ± standard deviation over the seeds.
 
 **In-domain protocol** (dev set). ``GroupKFold(5)`` with the track as group. In each
@@ -59,6 +62,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -166,6 +170,41 @@ def score_table(title, rows, splits, seeds):
     return table
 
 
+# a line of run_row: "  NAME [seed S]: P@1 x, P@10 y, mAP z (T s)"
+_LOG_LINE = re.compile(
+    r"^  (?P<name>.+) \[seed (?P<seed>\d+)\]: P@1 (?P<p1>[\d.]+), "
+    r"P@10 (?P<p10>[\d.]+), mAP (?P<ap>[\d.]+) \((?P<secs>\d+) s\)$"
+)
+
+
+def rows_from_log(text):
+    """The finished rows of a run stopped before it wrote its results, from its stderr.
+
+    ``run_row`` prints every seed's scores (3 decimals) as it finishes them; a row is
+    taken with the seeds it finished.
+    """
+    per_row = {}
+    for line in text.splitlines():
+        m = _LOG_LINE.match(line)
+        if m:
+            per_row.setdefault(m["name"], []).append(m)
+    rows = []
+    for name, found in per_row.items():
+        entry = {"name": name, "n_seeds": len(found)}
+        entry["seconds"] = float(np.mean([float(m["secs"]) for m in found]))
+        for metric, key in zip(METRICS, ("p1", "p10", "ap")):
+            vals = [float(m[key]) for m in found]
+            entry[metric] = [float(np.mean(vals)), float(np.std(vals))]
+        rows.append(entry)
+    return rows
+
+
+def in_domain_title(name, folds=None):
+    return f"In-domain: {name} set, GroupKFold({N_SPLITS}) by track" + (
+        f", first {folds} folds" if folds else ""
+    )
+
+
 def in_domain(dev, rows, seeds, *, folds=None):
     """The 5-fold in-domain table on one set."""
     from sklearn.model_selection import GroupKFold
@@ -173,10 +212,7 @@ def in_domain(dev, rows, seeds, *, folds=None):
     album, track = dev["album"], dev["track"]
     idx = list(GroupKFold(N_SPLITS).split(album, album, groups=track))[:folds]
     splits = [(subset(dev, tr), subset(dev, te)) for tr, te in idx]
-    title = f"In-domain: {dev['set']} set, GroupKFold({N_SPLITS}) by track" + (
-        f", first {folds} folds" if folds else ""
-    )
-    return [score_table(title, rows, splits, seeds)]
+    return [score_table(in_domain_title(dev["set"], folds), rows, splits, seeds)]
 
 
 def transfer(dev, wide, rows, seeds):
@@ -341,7 +377,11 @@ and rows are described in the docstring of ``benchmarks/bench_real.py``. The def
 ``Pipeline(MelSpectrogramTransformer(), ConvEmbedder(random_state=seed))``. musicnn
 (``MSD_musicnn``, Pons & Serra 2019, trained on the Million Song Dataset) is run in
 its own environment by ``benchmarks/_musicnn_features.py``: float32 log-mel, 3-s
-patches, each layer averaged over the 10 patches of a clip. The time column is fitting
+patches, each layer averaged over the 10 patches of a clip. The *fine-tuned* rows are
+``ConvEmbedder(init="soundtracks-v1", embedding_dim=128, random_state=seed)`` trained
+on the album labels like the scratch row: the pretrained architecture (a 128-d
+embedding), its trunk starting from the shipped weights, a new album head; the
+*128-d random init* row is the same architecture from random weights. The time column is fitting
 and embedding (features cached), per seed, summed over folds, on a machine shared with
 other jobs: compare times within one run only.
 """
@@ -378,11 +418,49 @@ def _parser():
         "--results", default="docs/benchmarks/real_results.json", help="JSON results ('' none)"
     )
     parser.add_argument("--out", default="docs/benchmarks/real.rst", help="page ('' for none)")
+    parser.add_argument(
+        "--from-log",
+        nargs=2,
+        metavar=("LOG", "COMMAND"),
+        default=None,
+        help="add the finished rows of an in-domain run that was stopped before writing "
+        "its results: its stderr LOG and the COMMAND that ran it",
+    )
     return parser
+
+
+def _meta(command, when=None):
+    when = datetime.datetime.now(datetime.timezone.utc) if when is None else when
+    return {
+        "command": command,
+        "when": when.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads: as in the command",
+    }
+
+
+def _from_log(args):
+    """``--from-log``: the rows of a stopped in-domain run into the results and page."""
+    log, command = args.from_log
+    rows = rows_from_log(Path(log).read_text())
+    if not rows:
+        print(f"{log}: no finished row", file=sys.stderr)
+        return 1
+    stamp = datetime.datetime.fromtimestamp(Path(log).stat().st_mtime, datetime.timezone.utc)
+    meta = _meta(f"{command} (stopped before the end; its finished rows, from its log)", stamp)
+    table = {"title": in_domain_title(args.dev_set), "rows": rows, "skipped": []}
+    results = json.loads(Path(args.results).read_text()) if Path(args.results).exists() else {}
+    results["in-domain"] = merge(results.get("in-domain"), [table], meta)
+    Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
+    if args.out:
+        write_page(results, args.out)
+    print("\n".join(f"{r['name']}: {r['n_seeds']} seed(s)" for r in rows))
+    return 0
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.from_log:
+        return _from_log(args)
     root = data_root(args.data)
     if root is None or not (root / args.dev_set).is_dir():
         print(

@@ -24,7 +24,8 @@ def _add_query_options(p):
     p.add_argument(
         "--model",
         default=None,
-        help="the model that indexed the store (.skops), to embed audio-file queries",
+        help="the model that indexed the store (.skops; soundtracks-v1 for a store "
+        "indexed without --model), to embed audio-file queries",
     )
     p.add_argument("-k", type=positive_int, default=10, help="number of tracks (default 10)")
     p.add_argument(
@@ -141,13 +142,19 @@ def build_parser(commands):
         "index",
         parents=[common],
         help="embed a music folder into a similarity store",
-        description="Embed every audio file under MUSIC_DIR with a fitted model and "
+        description="Embed every audio file under MUSIC_DIR with a fitted model "
+        "(default: the pretrained soundtracks-v1, no `fit` needed) and "
         "write each track's vector and similar tracks to a store. Track ids are the "
         "paths relative to MUSIC_DIR. An unreadable file stops the run unless "
         "--skip-errors is given.",
     )
     p.add_argument("music_dir", metavar="MUSIC_DIR")
-    p.add_argument("--model", required=True, help="model file from `fit` (.skops)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file from `fit` (.skops) or a pretrained model's name; default: "
+        "the pretrained soundtracks-v1",
+    )
     p.add_argument("--store", required=True, help="store file to write (.db)")
     p.add_argument(
         "-k", type=positive_int, default=10, help="similar tracks stored per track (default 10)"
@@ -255,4 +262,6 @@ def build_parser(commands):
     from .report import add_report_parser  # light: matplotlib loads when it runs
 
     add_report_parser(sub, parents=[common])
+    if "embed" in commands:  # one vectors file in-process, else the Dask shards
+        sub.choices["embed"].set_defaults(func=commands["embed"])
     return parser

@@ -25,6 +25,7 @@ from ._patches import (
     _TrackData,
     _TrackSplit,
 )
+from ._pretrained_weights import MODELS
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["ConvEmbedder"]
@@ -148,6 +149,16 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         split: the same value gives identical results on the CPU.
     verbose : int, default=0
         ``> 0`` prints skorch's table of epochs.
+    init : {"soundtracks-v1"}, default=None
+        Fine-tune from a pretrained model (:mod:`sklearn_music.pretrained`): its
+        trunk (conv layers and fully connected layers up to the embedding) starts
+        from the shipped weights, the heads for ``y`` are new, and the spectrograms
+        are normalised with the pretrained model's band statistics (``mean_``,
+        ``scale_``). The architecture parameters (``embedding_dim``, ``n_filters``,
+        ``n_conv``, ``pooling``, ``hidden_units``) and the mel bands must be the
+        pretrained model's (``soundtracks-v1``: ``embedding_dim=128``, the other
+        defaults, 128 mel bands); :meth:`fit` raises ValueError naming them
+        otherwise. ``None``: random initial weights.
     on_interrupt : {"raise", "keep"}, default="raise"
         What Ctrl-C (SIGINT) during training does. ``"raise"``:
         :meth:`fit` raises it and the estimator is left exactly as it was before
@@ -256,6 +267,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "init": [StrOptions(set(MODELS)), None],
         "on_interrupt": [StrOptions({"raise", "keep"})],
     }
 
@@ -293,6 +305,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         n_jobs=None,
         random_state=None,
         verbose=0,
+        init=None,
         on_interrupt="raise",
     ):
         self.embedding_dim = embedding_dim
@@ -326,6 +339,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.init = init
         self.on_interrupt = on_interrupt
 
     # ---------------------------------------------------------------- input checks
@@ -424,6 +438,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             _SigintWatch,
             _torch_context,
             check_fit_params,
+            fit_from_trunk,
             net_callbacks,
             net_init_params,
             net_optimizer,
@@ -439,7 +454,8 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         pred = targets[self._predict_index(targets)] if targets else None
         if self._contrastive_weight(y) > 0:  # last column: the track index
             Y = np.hstack([Y, np.arange(len(specs), dtype=np.float32)[:, None]])
-        data = _TrackData(self._fit_normalisation(specs), Y)
+        trunk = self._pretrained_trunk(specs)
+        data = _TrackData(self._fit_normalisation(specs, trunk is not None), Y)
 
         rs = check_random_state(self.random_state)
         torch_seed, patch_seed, split_seed = (int(s) for s in rs.randint(2**31 - 1, size=3))
@@ -460,7 +476,10 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         )
         with _torch_context(self.n_jobs, seed=torch_seed, device=self.device):
             with _SigintWatch() as sigint:
-                net.fit(data, y=None)
+                if trunk is None:
+                    net.fit(data, y=None)
+                else:
+                    fit_from_trunk(net, data, trunk)
         if sigint.received:
             raise_interrupted(self, net)
         self.net_ = net
@@ -479,8 +498,28 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """Weight of the contrastive loss: 1 without targets, else the parameter."""
         return 1.0 if y is None else float(self.contrastive_weight)
 
-    def _fit_normalisation(self, specs):
-        """Learn ``mean_`` and ``scale_`` of every mel band; return ``specs`` normalised."""
+    def _pretrained_trunk(self, specs):
+        """The trunk tensors of ``init`` (checked against ``specs``), or None.
+
+        Sets ``mean_`` and ``scale_`` to the pretrained model's band statistics.
+        """
+        if self.init is None:
+            return None
+        from ._pretrained_weights import check_architecture, read_payload, trunk_state
+
+        payload = read_payload(self.init)
+        check_architecture(self, payload, specs[0].shape[0])
+        self.mean_ = payload["mean"].numpy().astype(np.float32)
+        self.scale_ = payload["scale"].numpy().astype(np.float32)
+        return trunk_state(payload)
+
+    def _fit_normalisation(self, specs, pretrained=False):
+        """Learn ``mean_`` and ``scale_`` of every mel band; return ``specs`` normalised.
+
+        ``pretrained``: keep the ``mean_`` and ``scale_`` of the ``init`` model.
+        """
+        if pretrained:
+            return self._normalise(specs)
         frames = np.concatenate(specs, axis=1).astype(np.float64)
         self.mean_ = frames.mean(axis=1).astype(np.float32)
         scale = frames.std(axis=1)
@@ -602,6 +641,7 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
         state = dict(state)
         state.setdefault("on_interrupt", "raise")  # saved before 0.2
+        state.setdefault("init", None)
         weights = state.pop("_net_weights", None)
         history = state.pop("_net_history", None)
         super().__setstate__(state)

@@ -503,6 +503,22 @@ def net_init_params(est, targets, Y, patch_seed, unlabeled=False):
     )
 
 
+def fit_from_trunk(net, data, trunk):
+    """Fine-tune ``net`` on ``data`` from pretrained trunk weights.
+
+    The net is initialised (new heads, seeded by the caller's torch seed), the
+    tensors ``trunk`` (``encoder.*`` of a pretrained ``MultiHeadNet``) replace its
+    trunk's, and it is trained for ``max_epochs`` as :meth:`skorch.NeuralNet.fit`
+    would (``partial_fit`` after ``initialize`` is skorch's ``fit``).
+    """
+    net.initialize()
+    missing, unexpected = net.module_.load_state_dict(trunk, strict=False)
+    wrong = list(unexpected) + [k for k in missing if k.startswith("encoder.")]
+    if wrong:
+        raise ValueError(f"the pretrained trunk does not fit the network: {wrong[:5]}")
+    return net.partial_fit(data, y=None)
+
+
 def net_optimizer(est):
     """The torch optimizer class and its ``optimizer__*`` net parameters."""
     import torch

@@ -3,7 +3,8 @@
 Subcommands::
 
     sklearn-music fit MUSIC_DIR --model model.skops [--unlabeled] [--epochs N] [--no-eval]
-    sklearn-music index MUSIC_DIR --model model.skops --store tracks.db [--skip-errors]
+    sklearn-music index MUSIC_DIR [--model model.skops] --store tracks.db [--skip-errors]
+    sklearn-music embed FILES... [--model model.skops] --out vectors.npy|vectors.parquet
     sklearn-music similar TRACK_OR_FILE --store tracks.db [--model model.skops] -k 10
     sklearn-music recommend TRACK_OR_FILE [...] --store tracks.db [--aggregate clusters]
     sklearn-music export --store tracks.db --out vectors.npy|vectors.parquet|vectors.csv
@@ -20,12 +21,16 @@ folder-per-label layout ``MUSIC_DIR/<label>/<track>`` (or, with ``--unlabeled``,
 on the stand-in task ``--task track``: tell apart excerpts of different
 tracks) and saves the fitted pipeline with
 :func:`sklearn_music.persistence.save_model`. ``index`` embeds any folder of
-audio with a saved model and writes a
+audio with a saved model (without ``--model``: the pretrained ``soundtracks-v1``,
+no ``fit`` needed) and writes a
 :class:`~sklearn_music.store.SimilarityStore` whose track ids are the paths
 relative to ``MUSIC_DIR``; ``similar`` and ``recommend`` query it, by stored id
 or by audio file (see :mod:`sklearn_music._cli_query` for how an argument is
 read), in ``--format text``, ``json`` or ``csv`` (:mod:`sklearn_music._cli_output`);
 ``export`` writes every id and vector (:mod:`sklearn_music._cli_export`);
+``embed`` writes the vectors of audio files to one ``.npy`` or ``.parquet`` file
+(:mod:`sklearn_music._cli_embed`), or to a folder of shards on Dask
+(:mod:`sklearn_music.batch`);
 ``serve`` serves the store over HTTP (:mod:`sklearn_music.serve`, the ``serve`` extra).
 
 Progress goes to stderr, one named bar per stage, when stderr is a terminal
@@ -119,6 +124,7 @@ def _to_device(model, device):
     from ._embedder import ConvEmbedder
 
     for _, est in getattr(model, "steps", [(None, model)]):
+        est = getattr(est, "estimator", est)  # a pretrained FrozenEstimator's embedder
         if isinstance(est, ConvEmbedder) and est.device != device:
             state = est.__getstate__()
             state["device"] = device
@@ -246,13 +252,12 @@ def _embed_batch(embedder, paths, ids, args, skipped):
 def _cmd_index(args):
     import numpy as np
 
-    from ._query import embedding_steps
     from .store import SimilarityStore
 
     _check_output(args.store, "store")
     _check_device(args.device)
     progress = _progress(args)
-    embedder = embedding_steps(_load_pipeline(args))  # a model without index: all of it
+    embedder = _embedding_model(args)
     files, ids, _ = _collection(args.music_dir, labeled=False)
     skipped, all_vectors, all_ids = [], [], []
     with progress.bar("embedding", len(files), "track") as bar:
@@ -284,6 +289,10 @@ def _load_pipeline(args):
     from .persistence import load_model
 
     path = args.model
+    from .pretrained import available_models, load
+
+    if path in available_models() and not Path(path).exists():  # a pretrained model
+        return _to_device(load(path), getattr(args, "device", "cpu"))
     try:
         model = load_model(path)
     except FileNotFoundError:
@@ -298,6 +307,53 @@ def _load_pipeline(args):
     return _to_device(quiet(model), getattr(args, "device", "cpu"))
 
 
+def _embedding_model(args):
+    """Audio in, vectors out: ``--model`` without its index, or the pretrained model."""
+    from ._query import embedding_steps
+
+    if args.model is None:
+        from .pretrained import load
+
+        return _to_device(load("soundtracks-v1"), getattr(args, "device", "cpu"))
+    return embedding_steps(_load_pipeline(args))
+
+
+def _cmd_embed(args):
+    """``embed``: one vectors file in-process (.npy/.parquet), else shards on Dask."""
+    from ._cli_embed import embed_files, gather, is_file_output, write_vectors
+
+    if not is_file_output(args.out):
+        from .batch._cli import cmd_embed
+
+        return cmd_embed(args)
+    _check_output(args.out, "vectors")
+    progress = _progress(args)
+    try:
+        paths, ids = gather(args.listing, column=args.column, id_column=args.id_column)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from None
+    model = _embedding_model(args)
+    with progress.bar("embedding", len(paths), "track") as bar:
+        try:
+            vectors, kept, skipped = embed_files(
+                model,
+                paths,
+                ids,
+                batch_size=args.batch_size,
+                bar=bar,
+                skip_errors=args.skip_errors,
+                warn=lambda message: _warn(args, message),
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    write_vectors(args.out, vectors, kept)
+    msg = f"embedded {len(kept)} tracks ({vectors.shape[1]} dimensions) into {args.out}"
+    if skipped:
+        msg += f"; skipped {len(skipped)} unreadable file(s)"
+    print(msg)
+    return 0
+
+
 def _model_loader(args):
     """A function that loads ``--model`` once, for the queries that are audio files."""
     loaded = []
@@ -306,7 +362,8 @@ def _model_loader(args):
         if args.model is None:
             raise CommandError(
                 "an audio file as the query needs the model that indexed the store: "
-                "pass --model MODEL"
+                "pass --model MODEL (--model soundtracks-v1 for a store indexed "
+                "without --model)"
             )
         if not loaded:
             loaded.append(_load_pipeline(args))
@@ -418,6 +475,7 @@ def main(argv=None):
         "similar": _cmd_similar,
         "recommend": _cmd_recommend,
         "export": _cmd_export,
+        "embed": _cmd_embed,
         "demo": _cmd_demo,
     }
     parser = build_parser(commands)

@@ -5,6 +5,7 @@ parents=[common])``; each handler takes the parsed arguments and returns the
 exit status.
 """
 
+import os
 import sys
 
 from ..utils._argparse import positive_int
@@ -67,13 +68,38 @@ def add_batch_parsers(subparsers, *, parents=()):
         parents=parents,
         help="embed a catalogue of audio files on a Dask cluster into Parquet shards",
         description="Embed every file of LISTING (a folder, a text file of paths, or a "
-        "Parquet/CSV table) with a saved model into OUT/part-*.parquet (track_id, "
-        "vector). Rerunning skips the finished shards; failing files go to "
-        "OUT/errors.parquet.",
+        "Parquet/CSV table) with a saved model (default: the pretrained "
+        "soundtracks-v1) into OUT/part-*.parquet (track_id, vector) on Dask. "
+        "Rerunning skips the finished shards; failing files go to "
+        "OUT/errors.parquet. With --out ending in .npy or .parquet, FILES (audio "
+        "files, folders and listings, any number) are embedded in this process "
+        "into that one file (.npy: ids in OUT.ids.jsonl beside it).",
     )
-    p.add_argument("listing", metavar="LISTING")
-    p.add_argument("--model", required=True, help="a model saved by `fit` (.skops)")
-    p.add_argument("--out", required=True, help="folder of the vector shards")
+    p.add_argument("listing", metavar="FILES", nargs="+")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a model saved by `fit` (.skops) or a pretrained model's name; default: "
+        "the pretrained soundtracks-v1",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="vectors.npy or vectors.parquet (one file, in-process), else the folder "
+        "of the vector shards (Dask)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="files embedded at a time in-process (default: 16)",
+    )
+    p.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="in-process: skip unreadable files (reported) instead of failing",
+    )
     p.add_argument("--column", default="path", help="column of paths in a table (default: path)")
     p.add_argument("--id-column", default=None, help="column of track ids in a table")
     p.add_argument("--partition-size", type=positive_int, default=256, metavar="N")
@@ -130,12 +156,26 @@ def _progress(args):
 def cmd_embed(args):
     """Run ``embed``; return the exit status (0, also when files failed)."""
     from ..persistence import load_model
+    from ..pretrained import available_models, load
     from ._embed import embed_catalogue
 
-    model = load_model(args.model)
+    listing = args.listing if isinstance(args.listing, str) else list(args.listing)
+    if not isinstance(listing, str):
+        if len(listing) != 1:
+            raise ValueError(
+                f"{len(listing)} FILES: the shard folder of --out takes one LISTING (a "
+                "folder or a file of paths); several FILES go into one file: --out "
+                "vectors.npy or vectors.parquet"
+            )
+        listing = listing[0]
+    name = args.model or "soundtracks-v1"
+    if name in available_models() and not os.path.exists(name):  # a pretrained model
+        model = load(name)
+    else:
+        model = load_model(args.model)
     out = embed_catalogue(
         model,
-        args.listing,
+        listing,
         args.out,
         scheduler=args.scheduler,
         n_workers=args.workers,

@@ -18,15 +18,15 @@ keeps the pretrained weights, and ``fit`` does not retrain them (a bare fitted
 import io
 import os
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 
+from .._pretrained_weights import MODELS, read_payload
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["load", "embed", "available_models"]
 
-_MODELS = {"soundtracks-v1": "soundtracks-v1.pt"}
+_MODELS = MODELS
 
 
 def available_models():
@@ -48,15 +48,7 @@ def available_models():
 
 def _read(name):
     """The saved payload of model ``name`` (plain tensors and numbers)."""
-    import torch
-
-    path = Path(__file__).with_name(_MODELS[name])
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: the weights of the pretrained model {name!r} are missing from "
-            "this installation; make them with scripts/train_pretrained.py"
-        )
-    return torch.load(path, weights_only=True, map_location="cpu")
+    return read_payload(name)
 
 
 def _embedder_from_payload(payload):
