@@ -31,7 +31,7 @@ Usage::
 The peers are optional (``pip install sklearn_music[bench]``: hnswlib,
 faiss-cpu); rows of a missing peer are left out. The table is printed in
 reStructuredText and written to docs/benchmarks/ann.rst (``--output``) after
-each data set, so a long run leaves what it measured so far.
+each method, so a long run leaves what it measured so far.
 """
 
 import argparse
@@ -162,7 +162,8 @@ def nndescent_rows(data, X, Q, exact, args):
     from sklearn_music import NearestTracks
 
     rows = []
-    for label, graph in (("default graph", {}), ("tuned graph", TUNED)):
+    graphs = {"default": ("default graph", {}), "tuned": ("tuned graph", TUNED)}
+    for label, graph in (graphs[name] for name in args.graphs):
         params = {**graph, "parallel_batch_queries": True}
         nn = NearestTracks(
             algorithm="nndescent", index_params=params, random_state=0, n_jobs=args.n_jobs
@@ -225,13 +226,16 @@ def faiss_hnsw_rows(data, X, Q, exact, args):
     return rows
 
 
-def run_data(data, n, args, **mixture_params):
+def run_data(data, n, args, rows, flush, **mixture_params):
+    """Measure every method on one data set, appending to ``rows``; ``flush()`` after each."""
     X = mixture(n, args.dim, args.n_centres, **mixture_params, random_state=n)
     Q = mixture(args.n_queries, args.dim, args.n_centres, **mixture_params, random_state=n + 1)
-    rows, exact = exact_rows(data, X, Q, args)
+    new, exact = exact_rows(data, X, Q, args)
+    rows += new
+    flush()
     for fn in (hnsw_rows, nndescent_rows, faiss_hnsw_rows):
         rows += fn(data, X, Q, exact, args)
-    return rows
+        flush()
 
 
 def add_ratios(rows):
@@ -274,7 +278,7 @@ def table(rows, args, command):
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    head = "Nearest tracks: exact and approximate search against faiss and hnswlib"
+    head = args.title
     lines = [
         head,
         "=" * len(head),
@@ -354,8 +358,18 @@ def parse(argv):
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--epsilon", type=float, nargs="+", default=[0.3, 0.6])
     parser.add_argument("--ef", type=int, nargs="+", default=[50, 100])
+    parser.add_argument(
+        "--graphs",
+        nargs="+",
+        choices=["default", "tuned"],
+        default=["default", "tuned"],
+        help="pynndescent graphs built: default and/or tuned parameters",
+    )
     parser.add_argument("--no-faiss-hnsw", dest="faiss_hnsw", action="store_false")
     parser.add_argument("--note", default="", help="a sentence for the docs (machine load)")
+    parser.add_argument(
+        "--title", default="Nearest tracks: exact and approximate search against faiss and hnswlib"
+    )
     parser.add_argument("--output", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.quick:
@@ -372,11 +386,13 @@ def main(argv=None):
         hard = ("full-rank", args.hard_size, {"latent_dim": args.dim, "noise_std": 0.0})
         datasets.insert(min(1, len(datasets)), hard)
     rows = []
+
+    def flush():
+        write(table(add_ratios(rows), args, command.strip()), args.output)
+
     for data, n, params in datasets:
-        rows += run_data(data, n, args, cluster_std=1.0, **params)
-        text = table(add_ratios(rows), args, command.strip())
-        write(text, args.output)
-    print(text)
+        run_data(data, n, args, rows, flush, cluster_std=1.0, **params)
+    print(table(rows, args, command.strip()))
     return 0
 
 
