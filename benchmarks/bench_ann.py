@@ -8,7 +8,7 @@ cosine distance, k=10 and 2000 held-out queries in one batch, it measures the
 build time (s), queries per second and recall@10 of
 
 - exact search: NumPy ``Q @ B.T`` + ``argpartition`` on whole rows in blocks of
-  256 queries (the reference of this benchmark before, timed on the first
+  256 queries or fewer (the reference of this benchmark before, timed on the first
   ``--n-numpy`` queries); ``NearestTracks(algorithm="brute")`` (blocked
   products with a running top-k, sklearn_music._exact); faiss ``IndexFlatIP``
   when faiss is installed;
@@ -84,7 +84,12 @@ def normalise(X):
 
 
 def numpy_exact(Qn, Bn, k, block=256):
-    """The NumPy reference: whole rows of ``Q @ B.T`` and ``argpartition`` (indices)."""
+    """The NumPy reference: whole rows of ``Q @ B.T`` and ``argpartition`` (indices).
+
+    Blocks of ``block`` queries, fewer for a large ``Bn`` (at most 2^24 scores, so
+    that the score block and argpartition's copies stay within ~250 MB).
+    """
+    block = max(1, min(block, 2**24 // Bn.shape[0]))
     out = np.empty((Qn.shape[0], k), dtype=np.intp)
     for start in range(0, Qn.shape[0], block):
         S = Qn[start : start + block] @ Bn.T
