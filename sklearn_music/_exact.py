@@ -22,12 +22,13 @@ Ties have a stable order: at equal distance, the smaller row number comes
 first (in the ranking and at the cut-off of the ``k`` returned).
 """
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.metrics import pairwise_distances_chunked
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["GEMM_METRICS", "chunked_kneighbors", "exact_kneighbors", "rank_candidates"]
 
@@ -35,6 +36,17 @@ GEMM_METRICS = frozenset({"cosine", "euclidean"})
 _MARGIN = 8  # candidates re-ranked in float64 beyond the k asked for
 _BLOCK_QUERIES = 512
 _BLOCK_FITTED = 1024
+# below this many scores a search is too small to be worth setting BLAS threads
+# (finding the BLAS libraries takes milliseconds; BLAS's own threads are left as they are)
+_SMALL_WORK = 2**22
+_CONTROLLER = []  # the ThreadpoolController, made on first use (it scans loaded libraries)
+
+
+def _blas_threads(n):
+    """A context that sets the BLAS libraries' threads to ``n``."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n, user_api="blas")
 
 
 def _n_threads(n_jobs):
@@ -230,7 +242,9 @@ def exact_kneighbors(
     if metric == "euclidean":
         half_sq = 0.5 * np.einsum("ij,ij->i", X, X)
     blocks = (max(1, int(block_queries)), max(1, int(block_fitted)))
-    tasks = _tasks(n_queries, n_fitted, _n_threads(n_jobs), blocks)
+    small = n_queries * n_fitted < _SMALL_WORK  # one thread, BLAS threads left alone
+    n_threads = 1 if small else _n_threads(n_jobs)
+    tasks = _tasks(n_queries, n_fitted, n_threads, blocks)
 
     def run(task):
         (q_lo, q_hi), x_range = task
@@ -245,7 +259,8 @@ def exact_kneighbors(
             blocks=blocks,
         )
 
-    with threadpool_limits(limits=1 if len(tasks) > 1 else _n_threads(n_jobs), user_api="blas"):
+    # (a limiter sets the threads when made, and restores them on exit)
+    with contextlib.nullcontext() if small else _blas_threads(1 if len(tasks) > 1 else n_threads):
         if len(tasks) == 1:
             parts = [run(tasks[0])]
         else:
