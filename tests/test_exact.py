@@ -5,11 +5,17 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from sklearn_music import NearestTracks
+from sklearn_music import NearestTracks, _exact
 from sklearn_music._exact import chunked_kneighbors, exact_kneighbors, rank_candidates
 
 # small blocks, so that every edge case of the blocking is reached on small data
 BLOCKS = {"block_queries": 7, "block_fitted": 10}
+
+
+@pytest.fixture(autouse=True)
+def no_small_search_shortcut(monkeypatch):
+    """Small data here: run the threads and BLAS limits that large searches use."""
+    monkeypatch.setattr(_exact, "_SMALL_WORK", 0)
 
 
 def _data(rng, metric, dtype, n=103, n_queries=31, dim=6):
@@ -124,6 +130,16 @@ def test_chunked_manhattan_matches_sklearn_and_breaks_ties_by_row(rng):
     np.testing.assert_array_equal(d, rd)
     d, i = chunked_kneighbors(X, X, 5, metric="manhattan", exclude_self=True)
     assert not np.any(i == np.arange(150)[:, None])
+
+
+def test_blas_threads_are_restored(rng):
+    from threadpoolctl import threadpool_info
+
+    before = [info["num_threads"] for info in threadpool_info()]
+    X, Q = _data(rng, "cosine", np.float32, n=500, n_queries=20)
+    for n_jobs in (1, 2):
+        exact_kneighbors(Q, X, 5, n_jobs=n_jobs)
+    assert [info["num_threads"] for info in threadpool_info()] == before
 
 
 def test_nearest_tracks_brute_uses_it(rng):
