@@ -375,6 +375,10 @@ def parse(argv):
     parser.add_argument(
         "--title", default="Nearest tracks: exact and approximate search against faiss and hnswlib"
     )
+    parser.add_argument(
+        "--from-json", nargs="+", help="only write the table of the JSON rows in these files"
+    )
+    parser.add_argument("--command", help="with --from-json: the command that measured them")
     parser.add_argument("--output", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.quick:
@@ -382,22 +386,42 @@ def parse(argv):
     return args
 
 
+def _command(argv):
+    """The command line of this run, without the --note, --title and --from-json texts."""
+    words, skipping = [], False
+    for word in argv:
+        if word in ("--note", "--title", "--from-json", "--command"):
+            skipping = True
+        elif not (skipping and not word.startswith("--")):
+            skipping = False
+            words.append(word)
+    return " ".join(["python benchmarks/bench_ann.py", *words])
+
+
 def main(argv=None):
     args = parse(argv)
-    command = "python benchmarks/bench_ann.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = _command(sys.argv[1:] if argv is None else argv)
+    rows = []
+    if args.from_json:  # the rows a run printed on stderr, e.g. one cut short
+        for path in args.from_json:
+            with open(path) as f:
+                rows += [json.loads(line) for line in f if line.startswith("{")]
+        text = table(add_ratios(rows), args, args.command or command)
+        write(text, args.output)
+        print(text)
+        return 0
     warm_up(args)
     datasets = [("clustered", n, {"latent_dim": 16, "noise_std": 0.1}) for n in args.sizes]
     if args.hard_size:  # before the largest size: the long run leaves it measured first
         hard = ("full-rank", args.hard_size, {"latent_dim": args.dim, "noise_std": 0.0})
         datasets.insert(min(1, len(datasets)), hard)
-    rows = []
 
     def flush():
-        write(table(add_ratios(rows), args, command.strip()), args.output)
+        write(table(add_ratios(rows), args, command), args.output)
 
     for data, n, params in datasets:
         run_data(data, n, args, rows, flush, cluster_std=1.0, **params)
-    print(table(rows, args, command.strip()))
+    print(table(rows, args, command))
     return 0
 
 
