@@ -67,9 +67,9 @@ class NearestTracks(BaseEstimator):
         compilation the first time it is used in a process). ``"auto"`` uses
         ``"brute"`` for at most ``brute_threshold`` fitted tracks and above it
         ``"hnsw"`` when hnswlib is installed and the metric allows, else
-        ``"nndescent"``: at 10^6 clustered vectors hnswlib reached recall@10
-        0.99 at several times pynndescent's queries per second at that recall
-        (``benchmarks/bench_ann.py``).
+        ``"nndescent"``. In ``benchmarks/bench_ann.py`` (10^6 clustered
+        vectors) both reach recall@10 >= 0.99, hnswlib with ``ef=100`` and
+        pynndescent with ``epsilon=0.6``; hnswlib's build was slower there.
 
     index_params : dict, default=None
         Build parameters of the approximate index. For ``"nndescent"``,
