@@ -1,4 +1,4 @@
-"""Nearest tracks: an exact or approximate (pynndescent) index over track vectors."""
+"""Nearest tracks: an exact or approximate (pynndescent, hnswlib) index over track vectors."""
 
 from collections import Counter
 from numbers import Integral, Real
@@ -6,10 +6,18 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator
-from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
+from ._exact import GEMM_METRICS, chunked_kneighbors, exact_kneighbors
+from ._hnsw import (
+    HNSW_METRICS,
+    build_hnsw,
+    hnsw_available,
+    hnsw_from_plain,
+    hnsw_to_plain,
+    query_hnsw,
+)
 from ._nndescent import (
     build_index,
     exact_cosine,
@@ -30,9 +38,10 @@ class NearestTracks(BaseEstimator):
     """Nearest tracks to a query, or to a listener's history, in a set of track vectors.
 
     An index over the fitted track vectors (typically the output of
-    :class:`~sklearn_music.ConvEmbedder`): exact brute-force search, or an
-    approximate nearest-neighbour graph built with :class:`pynndescent.NNDescent`
-    for large collections. :meth:`kneighbors` follows
+    :class:`~sklearn_music.ConvEmbedder`): exact search, or an approximate
+    nearest-neighbour graph for large collections, built with
+    :class:`pynndescent.NNDescent` or, when the optional ``hnswlib`` is
+    installed, an HNSW graph. :meth:`kneighbors` follows
     :class:`sklearn.neighbors.NearestNeighbors`; :meth:`recommend` ranks unheard
     tracks for listeners; :meth:`score` is the mean precision@k of the retrieved
     tracks' labels, so that :class:`~sklearn.model_selection.GridSearchCV` on a
@@ -49,19 +58,28 @@ class NearestTracks(BaseEstimator):
         Distance between track vectors. ``"cosine"`` is ``1 - cos(a, b)``; the
         index keeps L2-normalised copies of the vectors.
 
-    algorithm : {"auto", "nndescent", "brute"}, default="auto"
-        ``"brute"`` computes every distance (exact); ``"nndescent"`` builds an
-        approximate :class:`pynndescent.NNDescent` graph (fast queries on large
-        collections, a build cost, and numba compilation the first time it is
-        used in a process); ``"auto"`` uses ``"brute"`` for at most
-        ``brute_threshold`` fitted tracks and ``"nndescent"`` above.
+    algorithm : {"auto", "hnsw", "nndescent", "brute"}, default="auto"
+        ``"brute"`` computes every distance (exact: blocked matrix products
+        with a running top-k for cosine and Euclidean); ``"hnsw"`` builds an
+        approximate HNSW graph with :mod:`hnswlib` (an optional dependency,
+        ``pip install hnswlib``; cosine and Euclidean only); ``"nndescent"``
+        builds an approximate :class:`pynndescent.NNDescent` graph (numba
+        compilation the first time it is used in a process). ``"auto"`` uses
+        ``"brute"`` for at most ``brute_threshold`` fitted tracks and above it
+        ``"hnsw"`` when hnswlib is installed and the metric allows, else
+        ``"nndescent"``. In ``benchmarks/bench_ann.py`` (10^6 clustered
+        vectors) both reach recall@10 >= 0.99, hnswlib with ``ef=100`` and
+        pynndescent with ``epsilon=0.6``; hnswlib's build was slower there.
 
     index_params : dict, default=None
-        Keyword arguments passed to :class:`pynndescent.NNDescent` (e.g.
+        Build parameters of the approximate index. For ``"nndescent"``,
+        keyword arguments of :class:`pynndescent.NNDescent` (e.g.
         ``n_neighbors``, the graph degree, default 30; ``diversify_prob``;
-        ``pruning_degree_multiplier``; ``n_trees``). ``metric``,
-        ``random_state``, ``n_jobs`` and ``verbose`` come from this estimator.
-        Ignored by ``"brute"``.
+        ``pruning_degree_multiplier``; ``n_trees``; ``metric``,
+        ``random_state``, ``n_jobs`` and ``verbose`` come from this estimator).
+        For ``"hnsw"``, ``M`` (graph degree, default 16) and
+        ``ef_construction`` (build breadth, default 200). Ignored by
+        ``"brute"``.
 
     epsilon : float, default=0.3
         Search breadth of the approximate index's queries (pynndescent's
@@ -69,7 +87,12 @@ class NearestTracks(BaseEstimator):
         slower. A query-time parameter: change it with :meth:`set_params`
         without refitting. 0.3 gave recall@10 of 0.95 against exact search on
         10^6 clustered 128-d vectors (``benchmarks/bench_ann.py``; 0.1 gave 0.81).
-        Ignored by ``"brute"``.
+        Used by ``"nndescent"`` only.
+
+    ef : int, default=50
+        Search breadth of the HNSW index's queries (hnswlib's ``ef``; at least
+        ``n_neighbors`` is used): larger is more accurate and slower. A
+        query-time parameter, like ``epsilon``. Used by ``"hnsw"`` only.
 
     brute_threshold : int, default=10000
         Largest number of fitted tracks for which ``algorithm="auto"`` uses
@@ -77,28 +100,31 @@ class NearestTracks(BaseEstimator):
 
     random_state : int, RandomState instance or None, default=None
         Seed of the approximate index's random projections and graph
-        initialisation; an int gives identical indexes (with ``n_jobs=1``).
+        initialisation (hnswlib's ``random_seed``); an int gives identical
+        indexes (with ``n_jobs=1``).
 
     n_jobs : int, default=None
-        Threads for the approximate index (numba) and jobs for the exact search
-        (:mod:`joblib`, through :func:`sklearn.metrics.pairwise_distances_chunked`).
-        ``None`` means 1 for the exact search and numba's default for the index.
+        Threads of the search: of the approximate index (numba, hnswlib's
+        ``num_threads``) and of the exact search (each thread runs its own
+        one-threaded BLAS). ``None`` means 1 for the exact search and the
+        library's default (all cores) for the approximate indexes.
 
     verbose : bool, default=False
         Print the index build's progress.
 
     Attributes
     ----------
-    algorithm_ : {"nndescent", "brute"}
+    algorithm_ : {"hnsw", "nndescent", "brute"}
         The search actually used.
 
-    index_ : pynndescent.NNDescent or ndarray of shape (n_samples_fit, n_features)
+    index_ : pynndescent.NNDescent, hnswlib.Index or ndarray of shape \
+            (n_samples_fit, n_features)
         The approximate index, or for ``"brute"`` the array ``vectors_`` itself.
 
     vectors_ : ndarray of shape (n_samples_fit, n_features)
         The fitted track vectors as searched, in fitted order: L2-normalised for
-        ``metric="cosine"`` (with either algorithm). float32 for
-        ``"nndescent"`` (what the index searches); for ``"brute"`` the dtype of
+        ``metric="cosine"`` (with any algorithm). float32 for
+        the approximate indexes (what they search); for ``"brute"`` the dtype of
         the fitted ``X`` (float32 or float64), so that exact search keeps its
         precision.
 
@@ -125,11 +151,16 @@ class NearestTracks(BaseEstimator):
     Notes
     -----
     An instance pickles its approximate index as plain arrays and rebuilds the
-    :class:`~pynndescent.NNDescent` from copies of them when unpickled, so a
+    :class:`~pynndescent.NNDescent` (or :class:`hnswlib.Index`) from copies
+    of them when unpickled, so a
     model loaded with ``joblib.load(..., mmap_mode="r")`` can be pickled again
     (pynndescent 0.7.0 crashes pickling an index whose arrays are read-only
     memory maps) and :func:`sklearn_music.persistence.save_model` needs no
-    pynndescent type.
+    pynndescent or hnswlib type.
+
+    Exact search returns, at equal distance, the smaller fitted row first. The
+    approximate indexes return the distances of the neighbours they found
+    recomputed exactly from ``vectors_``.
 
     With ``algorithm="nndescent"`` and ``metric="cosine"``, the index is built
     on ``vectors_``, normalised by this estimator, and the distances returned are
@@ -154,9 +185,10 @@ class NearestTracks(BaseEstimator):
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(_METRICS)],
-        "algorithm": [StrOptions({"auto", "nndescent", "brute"})],
+        "algorithm": [StrOptions({"auto", "hnsw", "nndescent", "brute"})],
         "index_params": [dict, None],
         "epsilon": [Interval(Real, 0, None, closed="left")],
+        "ef": [Interval(Integral, 1, None, closed="left")],
         "brute_threshold": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -171,6 +203,7 @@ class NearestTracks(BaseEstimator):
         algorithm="auto",
         index_params=None,
         epsilon=0.3,
+        ef=50,
         brute_threshold=10000,
         random_state=None,
         n_jobs=None,
@@ -181,6 +214,7 @@ class NearestTracks(BaseEstimator):
         self.algorithm = algorithm
         self.index_params = index_params
         self.epsilon = epsilon
+        self.ef = ef
         self.brute_threshold = brute_threshold
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -226,10 +260,7 @@ class NearestTracks(BaseEstimator):
             )
         n = X.shape[0]
         ids = check_track_ids(track_ids, n)
-        if self.algorithm == "auto":
-            algorithm = "brute" if n <= self.brute_threshold else "nndescent"
-        else:
-            algorithm = self.algorithm
+        algorithm = self._choose_algorithm(n)
 
         # the searched vectors: L2-normalised here for cosine, whatever the backend
         if self.metric == "cosine":
@@ -240,6 +271,15 @@ class NearestTracks(BaseEstimator):
         if algorithm == "brute":
             self.vectors_ = vectors
             self.index_ = vectors
+        elif algorithm == "hnsw":
+            self.vectors_ = np.asarray(vectors, dtype=np.float32)
+            self.index_ = build_hnsw(
+                self.vectors_,
+                metric=self.metric,
+                index_params=self.index_params,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+            )
         else:
             self.vectors_ = np.asarray(vectors, dtype=np.float32)
             self.index_ = build_index(
@@ -262,6 +302,15 @@ class NearestTracks(BaseEstimator):
                 if hasattr(self, attr):
                     delattr(self, attr)
         return self
+
+    def _choose_algorithm(self, n):
+        if self.algorithm != "auto":
+            return self.algorithm
+        if n <= self.brute_threshold:
+            return "brute"
+        if self.metric in HNSW_METRICS and hnsw_available():
+            return "hnsw"
+        return "nndescent"
 
     # ------------------------------------------------------------ neighbours
     def _check_k(self, n_neighbors, exclude_self):
@@ -320,32 +369,20 @@ class NearestTracks(BaseEstimator):
         return (dist, ind) if return_distance else ind
 
     def _brute(self, Q, k, exclude_self):
-        fit_X = self.vectors_
-
-        def reduce(D, start):
-            rows = np.arange(D.shape[0])
-            if exclude_self:
-                D[rows, start + rows] = np.inf
-            part = np.argpartition(D, k - 1, axis=1)[:, :k]
-            d = np.take_along_axis(D, part, axis=1)
-            order = np.argsort(d, axis=1, kind="stable")
-            return (np.take_along_axis(d, order, axis=1), np.take_along_axis(part, order, axis=1))
-
-        dists, inds = [], []
-        for d, i in pairwise_distances_chunked(
-            Q, fit_X, metric=self.metric, reduce_func=reduce, n_jobs=self.n_jobs
-        ):
-            dists.append(d)
-            inds.append(i)
-        dist = np.vstack(dists)
-        if self.metric == "cosine":  # the vectors are unit norm: 1 - cos in [0, 2]
-            np.clip(dist, 0.0, 2.0, out=dist)
-        return dist, np.vstack(inds).astype(np.intp)
+        search = exact_kneighbors if self.metric in GEMM_METRICS else chunked_kneighbors
+        return search(
+            Q, self.vectors_, k, metric=self.metric, exclude_self=exclude_self, n_jobs=self.n_jobs
+        )
 
     def _query_index(self, Q, k, exclude_self):
         index = self.index_
         kq = min(k + 1, self.n_samples_fit_) if exclude_self else k
-        ind, dist = index.query(np.asarray(Q, dtype=np.float32), k=kq, epsilon=self.epsilon)
+        if self.algorithm_ == "hnsw":
+            dist, ind = query_hnsw(
+                index, Q, self.vectors_, kq, ef=self.ef, metric=self.metric, n_jobs=self.n_jobs
+            )
+        else:
+            ind, dist = index.query(np.asarray(Q, dtype=np.float32), k=kq, epsilon=self.epsilon)
         ind = ind.astype(np.intp)
         dist = dist.astype(np.float64)
         if exclude_self:
@@ -355,7 +392,7 @@ class NearestTracks(BaseEstimator):
             keep = ~own
             ind = ind[keep].reshape(ind.shape[0], kq - 1)[:, :k]
             dist = dist[keep].reshape(dist.shape[0], kq - 1)[:, :k]
-        if self.metric == "cosine":
+        if self.metric == "cosine" and self.algorithm_ == "nndescent":
             dist, ind = exact_cosine(Q, self.vectors_, dist, ind)
         return dist, ind
 
@@ -543,6 +580,8 @@ class NearestTracks(BaseEstimator):
                 )
         else:
             queries = V
+        if self.metric == "cosine":  # the searches expect unit queries
+            queries = normalize(queries)
         # candidates: enough neighbours of each query to fill n after exclusion
         k = min(n_take + (len(heard) if exclude_history else 0), self.n_samples_fit_)
         if self.algorithm_ == "brute":
@@ -563,19 +602,28 @@ class NearestTracks(BaseEstimator):
         return [(ids[i], -d) for i, d in ranked]
 
     # -------------------------------------------------------------- pickling
+    # parameters added since 0.1.0, with the value that keeps an old model's behaviour
+    _ADDED_PARAMS = {"ef": 50}
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # object's is self.__dict__ itself
         state.pop("_id_to_row", None)
         index = state.get("index_")
         if index is not None and not isinstance(index, np.ndarray):
-            state["index_"] = nndescent_to_plain(index)
+            if state.get("algorithm_") == "hnsw":
+                state["index_"] = hnsw_to_plain(index)
+            else:
+                state["index_"] = nndescent_to_plain(index)
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
+        state = {**self._ADDED_PARAMS, **state}
         state.pop("_fit_X", None)  # saved by sklearn_music 0.1: the vectors, or a view
         index = state.get("index_")
-        if isinstance(index, dict):
+        if isinstance(index, dict) and "hnswlib_state" in index:
+            state["index_"] = hnsw_from_plain(index)
+            state["vectors_"] = np.array(state["vectors_"])
+        elif isinstance(index, dict):
             state["index_"] = nndescent_from_plain(index)
             if "vectors_" in state:
                 state["vectors_"] = np.array(state["vectors_"])  # owned, writeable

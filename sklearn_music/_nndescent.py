@@ -42,7 +42,8 @@ def build_index(vectors, *, metric, index_params, random_state, n_jobs, verbose)
     n = vectors.shape[0]
     if n < 2:
         raise ValueError(
-            f"algorithm='nndescent' needs at least 2 fitted tracks, got {n}; use algorithm='brute'"
+            f"algorithm='nndescent' needs at least 2 fitted tracks, got n_samples={n}; "
+            "use algorithm='brute'"
         )
     params["n_neighbors"] = min(int(params.get("n_neighbors", 30)), n - 1)
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)

@@ -2,7 +2,8 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_music.utils._test_common import TEST_PARAMS
+from sklearn_music._hnsw import hnsw_available
+from sklearn_music.utils._test_common import EXTRA_INSTANCES, TEST_PARAMS
 from sklearn_music.utils.discovery import all_estimators
 
 
@@ -10,6 +11,10 @@ def _tested_estimators():
     for name, cls in all_estimators():
         params, _ = TEST_PARAMS.get(name, ({}, {}))
         yield cls(**params)
+        for extra in EXTRA_INSTANCES.get(name, []):
+            if extra.get("algorithm") == "hnsw" and not hnsw_available():
+                continue
+            yield cls(**extra)
 
 
 def _expected_failed_checks(estimator):

@@ -68,6 +68,13 @@ _NEIGHBORS_XFAIL = {
     ),
 }
 
+# the approximate indexes run the same checks (their results on these small data
+# are compared with exact search in test_neighbors.py and test_hnsw.py)
+_NEIGHBORS_APPROX = [
+    {"n_neighbors": 3, "algorithm": "nndescent", "random_state": 0, "n_jobs": 1},
+    {"n_neighbors": 3, "algorithm": "hnsw", "random_state": 0, "n_jobs": 1},
+]
+
 # --- ImplicitFactors -----------------------------------------------------------
 _FACTORS_PARAMS = {"n_factors": 2, "iterations": 3, "random_state": 0}
 _EMPTY_PLAYS = (
@@ -92,6 +99,9 @@ TEST_PARAMS = {
     "NearestTracks": (_NEIGHBORS_PARAMS, _NEIGHBORS_XFAIL),
     "ImplicitFactors": (_FACTORS_PARAMS, _FACTORS_XFAIL),
 }
+
+# name -> more constructor keyword arguments, one more instance each (same failures)
+EXTRA_INSTANCES = {"NearestTracks": _NEIGHBORS_APPROX}
 
 
 # --- a tiny fitted-in-a-second pipeline, shared by the persistence, hostile-model
