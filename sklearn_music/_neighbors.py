@@ -67,9 +67,9 @@ class NearestTracks(BaseEstimator):
         ``"nndescent"`` above it, whether or not hnswlib is installed (the
         fitted model does not depend on the environment). In
         ``benchmarks/bench_ann.py`` (10^6 clustered vectors) both approximate
-        indexes reach recall@10 >= 0.99: pynndescent with ``epsilon=0.6``
-        (0.999, 7,206 queries/s, 119 s build) and hnswlib with ``ef=100``
-        (0.997, 4,828 queries/s, a slower build, under a heavier load).
+        indexes reach recall@10 >= 0.99 on an idle 2-core machine:
+        pynndescent with ``epsilon=0.6`` (0.999, 7,857 queries/s, 66 s build)
+        and hnswlib ``M=16, ef=100`` (0.997, 10,322 queries/s, 176 s build).
 
     index_params : dict, default=None
         Build parameters of the approximate index. For ``"nndescent"``,
@@ -86,9 +86,9 @@ class NearestTracks(BaseEstimator):
         ``epsilon``, whose own default is 0.1): larger is more accurate and
         slower. A query-time parameter: change it with :meth:`set_params`
         without refitting. On 10^6 clustered 64-d vectors
-        (``benchmarks/bench_ann.py``) 0.6 gave recall@10 0.999 at 7,206
-        queries/s and 0.3 (the default before 0.2) 0.961 at 19,590: 0.6 is the
-        cheapest setting measured at recall >= 0.99. Models saved with
+        (``benchmarks/bench_ann.py``, idle 2-core machine) 0.6 gave recall@10
+        0.999 at 7,857 queries/s and 0.3 (the default before 0.2) 0.961 at
+        15,537: 0.6 is the cheapest setting measured at recall >= 0.99. Models saved with
         another value keep it. Used by ``"nndescent"`` only.
 
     ef : int, default=50
