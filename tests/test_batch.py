@@ -365,6 +365,7 @@ def test_recommend_users_equals_store_recommend(metric, search, tmp_path, monkey
     histories = [list(rng.choice(ids, size=rng.integers(1, 9), replace=False)) for _ in range(40)]
     histories = [[int(t) for t in h] for h in histories]
     histories += [[ids[0], ids[1]], [ids[5], -1, str(ids[6])], [-1], []]
+    histories += [[ids[2], ids[3], ids[2]]]  # a track played twice
     with SimilarityStore(path) as store:
         got = recommend_users(store, histories, n=5, exhaustive=exhaustive, batch_size=37)
         rows = resident_rows(store)  # the whole store in memory, as a worker keeps it

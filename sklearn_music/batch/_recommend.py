@@ -158,7 +158,9 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
     else:
         readers = _readers(rows) if resident else {}
         best = [
-            _queries.graph_search(store, q, list(rows.keys[r]), set(rows.keys[r]), n, **readers)
+            _queries.graph_search(
+                store, q, list(dict.fromkeys(rows.keys[r])), set(rows.keys[r]), n, **readers
+            )
             if q is not None
             else ((), ())
             for q, r in zip(queries, hist)

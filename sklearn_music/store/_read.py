@@ -354,9 +354,12 @@ def read_lists(conn, info, keys, chunk=500):
             f"WHERE track_id IN ({','.join('?' * len(part))})",
             part,
         ).fetchall()
-        if len(rows) != len(part):
+        if len(rows) != len(part):  # a key without a list, or a key given twice
             found = {r[0] for r in rows}
-            key = next(k for k in part if k not in found)
-            raise StoreError(info.path, f"track {key!r} has a vector but no neighbour list")
+            missing = [k for k in part if k not in found]
+            if missing:
+                raise StoreError(
+                    info.path, f"track {missing[0]!r} has a vector but no neighbour list"
+                )
         for row in rows:
             yield (row[0], *list_row(info, row[0], row[1:]))
