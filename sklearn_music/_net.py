@@ -393,10 +393,29 @@ def _net_from_state(net_init, weights, history, device):
     on a GPU loads on the CPU, with a ``DeviceWarning``, where torch finds no
     CUDA device.
     """
-    from ._modules import MultiHeadNet, MultiTargetLoss
+    from ._modules import MultiHeadNet
+
+    return _rebuild_net(
+        _PatchNet,
+        MultiHeadNet,
+        _net_init_problem,
+        "ConvEmbedder",
+        net_init,
+        weights,
+        history,
+        device,
+    )
+
+
+def _rebuild_net(net_cls, module_cls, problem_of, owner, net_init, weights, history, device):
+    """Checked rebuild of a fitted ``net_cls`` around ``module_cls`` (shared by
+    :func:`_net_from_state` and the multimodal embedder's): ``problem_of(net_init,
+    n_weights)`` names what is wrong with the saved parameters, ``owner`` is the
+    estimator named in the messages."""
+    from ._modules import MultiTargetLoss
 
     tensors = _load_weights(weights)  # builds tensors only, bounded by the file's size
-    problem = _net_init_problem(net_init, sum(t.numel() for t in tensors.values()))
+    problem = problem_of(net_init, sum(t.numel() for t in tensors.values()))
     if problem:
         raise ValueError(f"the saved network's parameters are invalid: {problem}")
     try:
@@ -406,13 +425,13 @@ def _net_from_state(net_init, weights, history, device):
     device = device or "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(
-            f"ConvEmbedder was saved with device={device!r}, but torch finds no "
+            f"{owner} was saved with device={device!r}, but torch finds no "
             "CUDA device here; the net is loaded on device='cpu'",
             DeviceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         device = "cpu"
-    net = _PatchNet(MultiHeadNet, MultiTargetLoss, device=device, **net_init)
+    net = net_cls(module_cls, MultiTargetLoss, device=device, **net_init)
     net.initialize()
     try:
         net.module_.load_state_dict(tensors)

@@ -7,17 +7,13 @@ numbers and missing flags, passed to
 :class:`~sklearn_music._side_modules.MultimodalNet` as keyword arguments.
 """
 
-import json
 import math
-import warnings
 from numbers import Real
 
 import numpy as np
 import torch
-from skorch.exceptions import DeviceWarning
-from skorch.history import History
 
-from ._net import _check_heads, _is_int, _load_weights, _PatchNet
+from ._net import _check_heads, _is_int, _PatchNet, _rebuild_net
 from ._patches import _FixedPatches, _TrackData
 
 
@@ -196,35 +192,15 @@ def _side_net_problem(net_init, n_weights):
 
 def _side_net_from_state(net_init, weights, history, device):
     """Rebuild a fitted ``_SideNet`` from its checked parameters and weights."""
-    from ._modules import MultiTargetLoss
     from ._side_modules import MultimodalNet
 
-    tensors = _load_weights(weights)
-    problem = _side_net_problem(net_init, sum(t.numel() for t in tensors.values()))
-    if problem:
-        raise ValueError(f"the saved network's parameters are invalid: {problem}")
-    try:
-        history = None if history is None else History(json.loads(history))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the saved training history is not valid JSON ({exc})") from None
-    device = device or "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(
-            f"MultimodalEmbedder was saved with device={device!r}, but torch finds no "
-            "CUDA device here; the net is loaded on device='cpu'",
-            DeviceWarning,
-            stacklevel=3,
-        )
-        device = "cpu"
-    net = _SideNet(MultimodalNet, MultiTargetLoss, device=device, **net_init)
-    net.initialize()
-    try:
-        net.module_.load_state_dict(tensors)
-    except RuntimeError as exc:
-        reason = " ".join(str(exc).split())[:300]
-        raise ValueError(f"the saved weights do not fit the saved network ({reason})") from None
-    net.module_.to(device)
-    net.module_.eval()
-    if history is not None:
-        net.history_ = history
-    return net
+    return _rebuild_net(
+        _SideNet,
+        MultimodalNet,
+        _side_net_problem,
+        "MultimodalEmbedder",
+        net_init,
+        weights,
+        history,
+        device,
+    )

@@ -105,13 +105,12 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
     """``store.recommend(known, k=n, exhaustive=exhaustive)`` for many histories at once.
 
     ``known`` is the part of a history that the store holds (``t in store``).
-    The store rows that all the histories need are read in bulk (a few
-    ``IN (...)`` queries, or one scan with ``exhaustive=True``) instead of
-    ``recommend``'s lookups per track, and each user is scored with the
-    same functions as :meth:`SimilarityStore.recommend
-    <sklearn_music.store.SimilarityStore.recommend>` (``_search.prepare``,
-    ``scores``, ``top_k``) on the same rows in the same order, so the lists
-    are the same.
+    The histories' rows are read in bulk (a few ``IN (...)`` queries), a small
+    store or ``exhaustive=True`` is scanned once for all the users, and
+    otherwise each user gets :meth:`SimilarityStore.recommend
+    <sklearn_music.store.SimilarityStore.recommend>`'s own best-first search of
+    the stored lists (over the store held in memory when ``rows`` is given), so
+    the lists are the same.
 
     Parameters
     ----------
@@ -146,7 +145,7 @@ def recommend_users(store, histories, *, n, exhaustive=False, batch_size=65536, 
     keys = [[fmt.id_to_key(t, kind) for t in h if fmt.id_kind(t) == kind] for h in histories]
     resident = rows is not None
     if rows is None:
-        rows = _rows_of(store, list(dict.fromkeys(k for h in keys for k in h)), exhaustive)
+        rows = _rows_of(store, list(dict.fromkeys(k for h in keys for k in h)))
     hist = [np.array([rows.row[k] for k in h if k in rows.row], dtype=np.intp) for h in keys]
     hist = [r[rows.listed[r]] for r in hist]  # ``t in store``: the track has a list
     queries = [
@@ -214,16 +213,14 @@ def _rows_from(store, keys, lists):
     return _Rows(keys, row, X, listed, start, length, np.frombuffer(flat, dtype=np.int64))
 
 
-def _rows_of(store, keys, exhaustive):
+def _rows_of(store, keys):
     """_Rows for histories of TEXT ``keys``: their lists (the keys without one are not
-    stored) and the vectors of their tracks and, unless exhaustive, neighbours."""
+    stored) and their vectors; the search reads the rest (``recommend``'s scan or graph
+    search)."""
     from ..store import _bulk
 
     lists = _bulk.lists_of(store, keys)
-    if exhaustive:  # only the history's vectors: every stored one is scanned
-        return _rows_from(store, list(lists), ((key, ()) for key in lists))
-    needed = dict.fromkeys([*lists, *(x for v in lists.values() for x in v)])
-    return _rows_from(store, list(needed), lists.items())
+    return _rows_from(store, list(lists), ((key, ()) for key in lists))
 
 
 def resident_rows(store):
