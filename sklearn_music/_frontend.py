@@ -203,21 +203,52 @@ def _map_batches(func, tracks, n_jobs, n_workers, progress):
     batches still run. Process workers set it per batch (:func:`_map_batch`).
     """
     n = len(tracks)
-    with _one_blas_thread():
+    order = _largest_files_first(tracks)
+    if order is not None:
+        # files: one task each, largest first (longest-processing-time-first
+        # scheduling), so that no worker is left with a long file at the end
+        # while the other waits; sending the kernel with every file costs far
+        # less than reading one (benchmarks/bench_e2e.py)
+        bounds = np.arange(n + 1)
+        batches = ([tracks[i]] for i in order)
+    else:
+        order = np.arange(n)
         bounds = np.linspace(0, n, min(n, 4 * n_workers) + 1).astype(int)
+        batches = (tracks[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    with _one_blas_thread():
         tasks = (
-            delayed(_map_batch)(func, int(a), tracks[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
+            delayed(_map_batch)(func, int(order[a]), batch)
+            for a, batch in zip(bounds[:-1], batches)
         )
-        results = []
+        results = [None] * n
         # max_nbytes=None: send waveforms through the pipe; joblib's automatic
         # memory-mapping of large arguments cost ~8 ms a 30-s clip, more than the
         # spectrogram itself (benchmarks/bench_mel.py)
         parallel = Parallel(n_jobs=n_jobs, max_nbytes=None, return_as="generator")
-        for batch in parallel(tasks):
-            results.extend(batch)
+        for (a, b), batch in zip(zip(bounds[:-1], bounds[1:]), parallel(tasks)):
+            for i, res in zip(order[a:b], batch):
+                results[i] = res
             if progress is not None:
                 progress.update(len(batch))
         return results
+
+
+def _largest_files_first(tracks):
+    """Indices of ``tracks`` by decreasing file size when all are paths, else None.
+
+    A file that cannot be stat-ed counts as empty (reading it raises the usual
+    error, naming it, in its task).
+    """
+    if not all(isinstance(t, (str, os.PathLike)) for t in tracks):
+        return None
+    sizes = []
+    for t in tracks:
+        try:
+            sizes.append(os.path.getsize(t))
+        except OSError:
+            sizes.append(0)
+    # stable: equal sizes keep their order
+    return np.argsort(-np.asarray(sizes, dtype=np.int64), kind="stable")
 
 
 def _stack_or_list(arrays):

@@ -268,6 +268,29 @@ def test_n_jobs_2_equals_n_jobs_1(rng, wav_files):
         np.testing.assert_array_equal(a, b)
 
 
+def test_files_run_largest_first_and_come_back_in_order(tmp_path, rng):
+    # files in parallel are dispatched one per task, largest first, so that no
+    # worker is left with a long file at the end; results keep the input order
+    from sklearn_music._frontend import _largest_files_first
+
+    paths = []
+    for i, seconds in enumerate((0.4, 1.6, 0.8, 1.2, 0.2)):
+        path = tmp_path / f"t{i}.wav"
+        sf.write(path, _music_like(rng, seconds), SR, subtype="FLOAT")
+        paths.append(path)
+    missing = tmp_path / "missing.wav"
+    assert _largest_files_first(paths + [missing]).tolist() == [1, 3, 2, 0, 4, 5]
+    assert _largest_files_first([*paths[:2], np.zeros(10)]) is None  # not all files
+    one = MelSpectrogramTransformer(n_mels=16, n_jobs=1).fit_transform(paths)
+    two = MelSpectrogramTransformer(n_mels=16, n_jobs=2).fit_transform(paths)
+    assert [s.shape for s in two] == [s.shape for s in one]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    # the error names the track's place in X, not its place in the dispatch order
+    with pytest.raises(AudioLoadError, match=r"track 2: '.*missing\.wav'"):
+        MelSpectrogramTransformer(n_jobs=2).fit_transform([*paths[:2], missing, *paths[2:]])
+
+
 def test_error_crosses_process_boundary(tmp_path, rng):
     X = [_music_like(rng, 0.5), tmp_path / "missing.wav"]
     with pytest.raises(AudioLoadError, match=r"track 1: '.*missing\.wav'"):
