@@ -5,8 +5,10 @@
     files and model, on an already started cluster;
 (b)/(c) vectors -> neighbours -> store (``build_store_from_vectors``, the
     nndescent index, 10 neighbours) on synthetic 64-d vectors (a mixture of
-    Gaussian clusters, as embeddings are) at each ``--sizes``, with the time
-    of each stage, the peak resident memory of the client and of each worker
+    Gaussian clusters, as embeddings are) at each ``--sizes``: the index fitted
+    once, the lists taken from its neighbour graph (the default) and, unless
+    ``--no-search``, also searched on the workers, with the overlap of the two
+    stores' lists, the time of each stage, the peak resident memory of the client and of each worker
     process, and the store's ``similar`` latency (p50/p99 over 10^4 random ids)
     at each size; the largest size gives the extrapolation to 10^7;
 (d) recommendations on the smallest store (or ``--store``) for ``--users``
@@ -177,18 +179,63 @@ def _warm_up(client, n_workers):
     return time.perf_counter() - t0
 
 
-def bench_store(tmp, n, n_workers=2):
-    """Each stage of build_store_from_vectors, timed (it streams the last two)."""
-    from sklearn_music.batch import _shards
-    from sklearn_music.batch._neighbours import _fit_index, _stream_blocks
+def _similar_latency(path, n):
+    """p50 and p99 of ``similar`` in microseconds over 10^4 random ids (10^3 warm-up)."""
     from sklearn_music.store import SimilarityStore
+
+    store = SimilarityStore(path)
+    rng = np.random.default_rng(1)
+    probe = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in rng.integers(0, n, 10_000)]
+    for tid in probe[:1000]:
+        store.similar(tid)
+    lat = []
+    for tid in probe:
+        t0 = time.perf_counter_ns()
+        store.similar(tid)
+        lat.append(time.perf_counter_ns() - t0)
+    store.close()
+    lat = np.array(lat) / 1000
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+def _lists_overlap(path_a, path_b, n, n_probe=2000):
+    """Mean overlap of the top-10 lists of two stores over ``n_probe`` random tracks."""
+    from sklearn_music.store import SimilarityStore
+
+    rng = np.random.default_rng(2)
+    probe = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in rng.integers(0, n, n_probe)]
+    with SimilarityStore(path_a) as a, SimilarityStore(path_b) as b:
+        return float(
+            np.mean(
+                [
+                    len({t for t, _ in a.similar(p)} & {t for t, _ in b.similar(p)}) / K
+                    for p in probe
+                ]
+            )
+        )
+
+
+def bench_store(tmp, n, n_workers=2, search=True):
+    """Each stage of build_store_from_vectors, timed (it streams the last two).
+
+    The index is fitted once; the lists come from its neighbour graph (the
+    default, ``neighbours_from="graph"``) and, with ``search``, also from a
+    search on the workers, each written to its own store.
+    """
+    from sklearn_music.batch import _shards
+    from sklearn_music.batch._neighbours import (
+        _fit_index,
+        _graph_blocks,
+        _stream_blocks,
+        graph_candidates,
+    )
     from sklearn_music.store import _format as fmt
     from sklearn_music.store._write import write_store_blocks
 
     X = synthetic_vectors(n)
     write_shards(tmp / f"vec{n}", X)
     del X
-    path = tmp / f"store{n}.db"
+    path, path_s = tmp / f"store{n}.db", tmp / f"store{n}_search.db"
     cluster, client = _cluster(n_workers)
     with cluster, client:
         warm = _warm_up(client, n_workers)
@@ -207,41 +254,44 @@ def bench_store(tmp, n, n_workers=2):
         t["index"] = time.perf_counter() - t0
         load.append(os.getloadavg()[0])
         t0 = time.perf_counter()
-        shared = client.scatter(index, broadcast=True, hash=False)
-        del index
-        t["ship"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        blocks = _stream_blocks(client, shared, n, K, "cosine", 20000, False)
+        blocks = _graph_blocks(
+            index.vectors_, graph_candidates(index), n, K, "cosine", 20000, False
+        )
         write_store_blocks(path, X, keys, id_type, blocks, metric="cosine", n_neighbors=K)
-        t["topk+write"] = time.perf_counter() - t0
+        t["graph+write"] = time.perf_counter() - t0
         load.append(os.getloadavg()[0])
+        client_peak = _rss_mib()
+        if search:
+            t0 = time.perf_counter()
+            shared = client.scatter(index, broadcast=True, hash=False)
+            t["ship"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            blocks = _stream_blocks(client, shared, n, K, "cosine", 20000, False)
+            write_store_blocks(path_s, X, keys, id_type, blocks, metric="cosine", n_neighbors=K)
+            t["search+write"] = time.perf_counter() - t0
+            load.append(os.getloadavg()[0])
         workers = _worker_peaks(client)
+        del index
     del X, keys
-    client_peak = _rss_mib()
-    store = SimilarityStore(path)
-    rng = np.random.default_rng(1)
-    probe = [f"album-{j // 12:07d}/track-{j:08d}.ogg" for j in rng.integers(0, n, 10_000)]
-    for tid in probe[:1000]:
-        store.similar(tid)
-    lat = []
-    for tid in probe:
-        t0 = time.perf_counter_ns()
-        store.similar(tid)
-        lat.append(time.perf_counter_ns() - t0)
-    store.close()
-    lat = np.array(lat) / 1000
+    p50, p99 = _similar_latency(path, n)
     row = {
         "n": n,
         **t,
-        "total": sum(t.values()),
+        "total": t["read"] + t["index"] + t["graph+write"],
+        "total_search": t["read"]
+        + t["index"]
+        + t.get("ship", np.nan)
+        + t.get("search+write", np.nan),
+        "overlap": _lists_overlap(path, path_s, n) if search else np.nan,
         "warm_up": warm,
         "client_mib": client_peak,
         "worker_mib": max(workers),
         "store_bytes": path.stat().st_size,
-        "p50_us": float(np.percentile(lat, 50)),
-        "p99_us": float(np.percentile(lat, 99)),
+        "p50_us": p50,
+        "p99_us": p99,
         "load": float(np.mean(load)),
     }
+    path_s.unlink(missing_ok=True)
     print(f"store {n}: {row}", flush=True)
     return row
 
@@ -339,18 +389,37 @@ def _fit_curve(rows):
     return float(np.exp(loga)), float(b)
 
 
-def report(embed_rows, store_rows, rec_row, args):
+def _runs_lines(parts):
+    """The header lines: each run (command, time) and the parts it gave."""
+    by_run = {}
+    for name, (rows, run) in parts.items():
+        if rows:
+            by_run.setdefault((run["command"], run["date"]), []).append(name)
+    letters = {"embed": "(a)", "store": "(b, c)", "recommend": "(d)"}
+    lines = [
+        f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        "``load`` is the 1-minute load average while the stage ran (the machine is "
+        "shared). Made by:",
+        "",
+    ]
+    for (command, date), names in by_run.items():
+        lines.append(f"- {' '.join(letters[n] for n in names)}: ``{command}``, {date};")
+    return lines
+
+
+def report(parts, args):
+    """Write the page from ``parts``: ``{part: (rows, run)}``, ``run`` a run's settings."""
+    embed_rows, embed_run = parts["embed"]
+    store_rows, _ = parts["store"]
+    rec_row, rec_run = parts["recommend"]
     lines = [
         "Catalogue scale on a local Dask cluster",
         "=======================================",
         "",
-        f"{datetime.date.today()}, {cpu_name()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; "
-        f"``{' '.join(['python', 'benchmarks/bench_scale.py', *sys.argv[1:]])}``. "
-        "``load`` is the 1-minute load average while the stage ran (the machine is shared).",
+        *_runs_lines(parts),
         "",
         "(a) Batch embedding (16 kHz, 96 mels, ConvEmbedder 64-d), "
-        f"{args.files} files of {args.seconds:g} s",
+        f"{embed_run.get('files')} files of {embed_run.get('seconds', 0):g} s",
         "",
         ".. list-table::",
         "   :header-rows: 1",
@@ -379,20 +448,20 @@ def report(embed_rows, store_rows, rec_row, args):
     if store_rows:
         lines += _store_lines(store_rows)
     if rec_row:
-        lines += _recommend_lines(rec_row, args)
+        lines += _recommend_lines(rec_row, rec_run["store_size"])
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.quick and not args.skip:
+    if not args.quick and all(rows for rows, _ in parts.values()):
         out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "scale.rst"
         out.write_text(text)
 
 
-def _recommend_lines(r, args):
+def _recommend_lines(r, store_size):
     ref, bulk, part = r["ref_users_s"], r["bulk_users_s"], r["part_users_s"]
     ref_cpu, bulk_cpu = r["ref_users_cpu_s"], r["bulk_users_cpu_s"]
     return [
         "",
-        f"(d) Recommendations on the {args.sizes[0]:,}-track store, 20 tracks per user, "
+        f"(d) Recommendations on the {store_size:,}-track store, 20 tracks per user, "
         f"10 per list (load {r['load']:.1f}). In one process, the same {r['n_ref']:,} "
         "users, users per second of wall time (of CPU time):",
         "",
@@ -420,7 +489,13 @@ def _store_lines(store_rows):
     per_track = big["total"] / big["n"]
     lines = [
         "",
-        f"(b, c) Vectors -> neighbours -> store, {DIM}-d, {K} neighbours, 2 workers",
+        f"(b, c) Vectors -> neighbours -> store, {DIM}-d, {K} neighbours. The index is "
+        "fitted once in the client (2 threads); the lists then come from its neighbour "
+        "graph (the default, ``neighbours_from='graph'``, in the client) and, for "
+        "comparison, from a search on 2 workers (``'search'``: the index shipped to each, "
+        "every track searched). *overlap*: mean top-10 overlap of the two stores over "
+        "2,000 random tracks. Peaks: resident memory of the client after the graph path "
+        "and of the largest worker after the search; lookups on the graph store.",
         "",
         ".. list-table::",
         "   :header-rows: 1",
@@ -428,13 +503,13 @@ def _store_lines(store_rows):
         "   * - tracks",
         "     - read (s)",
         "     - index (s)",
-        "     - ship (s)",
-        "     - top-k + write (s)",
-        "     - total (s)",
-        "     - client peak (MiB)",
-        "     - worker peak (MiB)",
+        "     - graph + write (s)",
+        "     - total, graph (s)",
+        "     - ship + search + write (s)",
+        "     - total, search (s)",
+        "     - overlap",
+        "     - client / worker peak (MiB)",
         "     - store (MiB)",
-        "     - warm-up (s)",
         "     - similar p50 / p99 (us)",
         "     - load",
     ]
@@ -443,21 +518,23 @@ def _store_lines(store_rows):
             f"   * - {r['n']:,}",
             f"     - {r['read']:.1f}",
             f"     - {r['index']:.1f}",
-            f"     - {r['ship']:.1f}",
-            f"     - {r['topk+write']:.1f}",
+            f"     - {r['graph+write']:.1f}",
             f"     - {r['total']:.1f}",
-            f"     - {r['client_mib']:.0f}",
-            f"     - {r['worker_mib']:.0f}",
+            f"     - {r.get('ship', np.nan) + r.get('search+write', np.nan):.1f}",
+            f"     - {r['total_search']:.1f}",
+            f"     - {r['overlap']:.3f}",
+            f"     - {r['client_mib']:.0f} / {r['worker_mib']:.0f}",
             f"     - {r['store_bytes'] / 2**20:.0f}",
-            f"     - {r['warm_up']:.0f}",
             f"     - {r['p50_us']:.1f} / {r['p99_us']:.1f}",
             f"     - {r['load']:.1f}",
         ]
     t7 = a * 1e7**b
     lines += [
         "",
-        f"Fit over the sizes: total = {a:.3g} * n^{b:.2f} s; extrapolated to 10^7 tracks: "
-        f"{t7 / 60:.0f} min (linear from the largest size: {per_track * 1e7 / 60:.0f} min).",
+        f"Fit of the graph path's total over the sizes: total = {a:.3g} * n^{b:.2f} s; "
+        f"extrapolated to 10^7 tracks: {t7 / 60:.0f} min (linear from the largest size: "
+        f"{per_track * 1e7 / 60:.0f} min). Numba's first compilation (warm-up, "
+        f"{store_rows[0]['warm_up']:.0f} s in the first size's cluster) is not counted.",
     ]
     return lines
 
@@ -472,6 +549,16 @@ def main():
     parser.add_argument("--skip", nargs="*", default=[], choices=["embed", "store", "recommend"])
     parser.add_argument("--json", type=Path, help="also write the measured rows to this file")
     parser.add_argument(
+        "--no-search", action="store_true", help="(b, c): the graph path only, no search"
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="files written by --json of earlier runs: the rows of the parts this run skips",
+    )
+    parser.add_argument(
         "--store",
         type=Path,
         help="(d) on this store, made by an earlier run at --sizes[0], instead of a new one",
@@ -482,15 +569,36 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_scale_", dir=os.environ.get("BENCH_TMP")) as d:
         tmp = Path(d)
         embed_rows = [] if "embed" in args.skip else bench_embed(tmp, args.files, args.seconds)
-        store_rows = [] if "store" in args.skip else [bench_store(tmp, n) for n in args.sizes]
+        store_rows = (
+            []
+            if "store" in args.skip
+            else [bench_store(tmp, n, search=not args.no_search) for n in args.sizes]
+        )
         rec_row = None
         store = args.store or tmp / f"store{args.sizes[0]}.db"
         if "recommend" not in args.skip and (store_rows or args.store):
             rec_row = bench_recommend(tmp, store, args.sizes[0], args.users)
+        run = {
+            "command": " ".join(["python", "benchmarks/bench_scale.py", *sys.argv[1:]]),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "files": args.files,
+            "seconds": args.seconds,
+            "store_size": args.sizes[0],
+        }
         if args.json:
-            rows = {"embed": embed_rows, "store": store_rows, "recommend": rec_row}
+            rows = {"embed": embed_rows, "store": store_rows, "recommend": rec_row, "run": run}
             args.json.write_text(json.dumps(rows, indent=1))
-        report(embed_rows, store_rows, rec_row, args)
+        parts = {
+            "embed": (embed_rows, run),
+            "store": (store_rows, run),
+            "recommend": (rec_row, run),
+        }
+        for path in args.from_json:
+            earlier = json.loads(path.read_text())
+            for name in args.skip:
+                if earlier.get(name):
+                    parts[name] = (earlier[name], earlier["run"])
+        report(parts, args)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ._nndescent import (
     nndescent_to_plain,
     vectors_from_index,
 )
+from ._recommend import check_histories, recommend_rows
 from .metrics import precision_at_k
 from .utils._checks import check_nonzero_rows, check_one_kind, check_track_ids
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
@@ -362,11 +363,14 @@ class NearestTracks(BaseEstimator):
             if self.metric == "cosine":
                 check_nonzero_rows(Q, what="X")
                 Q = normalize(Q)
-        if self.algorithm_ == "brute":
-            dist, ind = self._brute(Q, k, exclude_self)
-        else:
-            dist, ind = self._query_index(Q, k, exclude_self)
+        dist, ind = self._search(Q, k, exclude_self)
         return (dist, ind) if return_distance else ind
+
+    def _search(self, Q, k, exclude_self):
+        """(distances, indices) of the ``k`` nearest fitted rows, exact or approximate."""
+        if self.algorithm_ == "brute":
+            return self._brute(Q, k, exclude_self)
+        return self._query_index(Q, k, exclude_self)
 
     def _brute(self, Q, k, exclude_self):
         search = exact_kneighbors if self.metric in GEMM_METRICS else chunked_kneighbors
@@ -536,70 +540,14 @@ class NearestTracks(BaseEstimator):
             raise ValueError(f"n={n!r} must be a positive integer")
         if aggregate not in ("mean", "max"):
             raise ValueError(f"aggregate={aggregate!r} must be 'mean' or 'max'")
-        if isinstance(history, (str, bytes)):
-            raise TypeError(
-                f"history must be a sequence of track ids, got the string {history!r}; "
-                f"pass [{history!r}] for a history of one track"
-            )
-        if not hasattr(history, "__iter__"):
-            raise TypeError(
-                f"history must be a sequence of track ids, got {type(history).__name__} {history!r}"
-            )
-        history = list(history)
-        nested = [isinstance(h, (list, tuple, np.ndarray)) for h in history]
-        several = len(history) > 0 and all(nested)
-        if any(nested) and not several:
-            i = nested.index(False)
-            raise TypeError(
-                f"history[{i}]={history[i]!r} is a single id but history[{nested.index(True)}]"
-                " is a sequence: pass one history (a sequence of ids) or a list of "
-                "histories (each a sequence of ids)"
-            )
-        users = history if several else [history]
+        users = check_histories(history)
         out = []
         for u, hist in enumerate(users):
             rows = self._rows(list(hist), u)
             if not rows:
                 raise ValueError(f"the history of user {u} is empty")
-            out.append(self._recommend_one(rows, n, aggregate, exclude_history))
+            out.append(recommend_rows(self, rows, n, aggregate, exclude_history))
         return out
-
-    def _recommend_one(self, rows, n, aggregate, exclude_history):
-        heard = set(rows)
-        n_avail = self.n_samples_fit_ - (len(heard) if exclude_history else 0)
-        n_take = min(n, n_avail)
-        if n_take <= 0:
-            return []
-        V = self.vectors_[rows]
-        if aggregate == "mean":
-            queries = V.mean(axis=0, keepdims=True)
-            if self.metric == "cosine" and not np.any(queries):
-                raise ValueError(
-                    "the history's unit vectors sum to zero: no direction to recommend "
-                    "(use aggregate='max')"
-                )
-        else:
-            queries = V
-        if self.metric == "cosine":  # the searches expect unit queries
-            queries = normalize(queries)
-        # candidates: enough neighbours of each query to fill n after exclusion
-        k = min(n_take + (len(heard) if exclude_history else 0), self.n_samples_fit_)
-        if self.algorithm_ == "brute":
-            dist, ind = self._brute(queries, k, False)
-        else:
-            dist, ind = self._query_index(queries, k, False)
-        best = {}
-        for d_row, i_row in zip(dist, ind):
-            for d, i in zip(d_row.tolist(), i_row.tolist()):
-                if i < 0 or (exclude_history and i in heard):
-                    continue
-                if i not in best or d < best[i]:
-                    best[i] = d
-        ranked = sorted(best.items(), key=lambda item: (item[1], item[0]))[:n_take]
-        ids = self.track_ids_.tolist()
-        if self.metric == "cosine":
-            return [(ids[i], 1.0 - d) for i, d in ranked]
-        return [(ids[i], -d) for i, d in ranked]
 
     # -------------------------------------------------------------- pickling
     # parameters added since 0.1.0, with the value that keeps an old model's behaviour

@@ -245,6 +245,81 @@ def test_store_from_vectors_equals_build(client, catalogue, tmp_path):
             np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-6)
 
 
+def test_graph_top_k_hand_computed_ties_and_padding():
+    from sklearn_music.batch._neighbours import graph_top_k
+
+    V = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    # row 0's candidates: 2 and 1 tie (cosine 0), 3 is opposite; row 3 has one
+    cand = np.array([[2, 1, 3], [-1, -1, -1], [0, -1, -1], [0, -1, -1]], dtype=np.int32)
+    ind, sc = graph_top_k(V, cand, 0, 4, 2, "cosine")
+    assert ind.tolist() == [[1, 2], [-1, -1], [0, -1], [0, -1]]  # tie: smaller row first
+    np.testing.assert_array_equal(sc[0], [0.0, 0.0])
+    assert sc[1].tolist() == [-np.inf, -np.inf] and sc[3, 0] == -1.0
+    ind, sc = graph_top_k(V, cand, 0, 1, 4, "euclidean")  # k above the degree: padded
+    assert ind.tolist() == [[1, 2, 3, -1]]
+    np.testing.assert_allclose(sc[0, :3], [-np.sqrt(2), -np.sqrt(2), -2.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_graph_top_k_against_exact_search(metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    from sklearn_music import NearestTracks
+    from sklearn_music.batch._neighbours import graph_candidates, graph_top_k
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, 8))
+    X = (centres[rng.integers(0, 40, 3000)] + 0.3 * rng.normal(size=(3000, 8))).astype(np.float32)
+    index = NearestTracks(metric=metric, algorithm="nndescent", random_state=0).fit(X)
+    cand = graph_candidates(index)
+    assert cand.shape == (3000, 30) and not (cand == np.arange(3000)[:, None]).any()
+    ind, sc = graph_top_k(index.vectors_, cand, 0, 3000, 10, metric)
+    exact = NearestNeighbors(n_neighbors=11, metric=metric).fit(X).kneighbors(return_distance=False)
+    recall = np.mean([len(set(a) & set(b[:10])) / 10 for a, b in zip(ind, exact)])
+    assert recall >= 0.99
+    assert (ind != np.arange(3000)[:, None]).all()
+    assert (np.diff(sc, axis=1) <= 0).all()
+    # scores are exact: recomputed from the fitted vectors
+    V = index.vectors_.astype(np.float64)
+    if metric == "cosine":
+        want = np.einsum("ij,ikj->ik", V, V[ind])
+    else:
+        want = -np.linalg.norm(V[ind] - V[:, None, :], axis=2)
+    np.testing.assert_allclose(sc, want, rtol=1e-6, atol=1e-6)
+    # a brute index has no graph
+    assert graph_candidates(NearestTracks(algorithm="brute").fit(X)) is None
+
+
+def test_store_from_vectors_from_the_graph(catalogue, tmp_path):
+    from sklearn_music.batch import build_store_from_vectors
+    from sklearn_music.store import SimilarityStore
+
+    folder, ids, X = catalogue
+    # the graph needs no cluster: no scheduler is started
+    build_store_from_vectors(
+        folder / "vec", tmp_path / "g.db", n_neighbors=5, algorithm="nndescent", block_size=64
+    )
+    overlap = []
+    with SimilarityStore(tmp_path / "g.db") as got, SimilarityStore(folder / "ref.db") as ref:
+        for tid in ids:
+            a, b = got.similar(tid), ref.similar(tid)
+            overlap.append(len({t for t, _ in a} & {t for t, _ in b}) / 5)
+            for t, score in a:  # exact cosine of the stored vectors
+                u, v = got.vector(tid), got.vector(t)
+                cos = float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+                assert abs(score - cos) < 1e-5
+    assert np.mean(overlap) >= 0.97
+    with pytest.raises(ValueError, match="neighbours_from='graph' needs a graph.*'brute'"):
+        build_store_from_vectors(
+            folder / "vec",
+            tmp_path / "b.db",
+            n_neighbors=5,
+            algorithm="brute",
+            neighbours_from="graph",
+        )
+    assert not (tmp_path / "b.db").exists()
+
+
 def test_recommend_all_equals_store_recommend(client, catalogue, tmp_path):
     import pandas as pd
 
