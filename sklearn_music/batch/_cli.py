@@ -112,14 +112,22 @@ def add_batch_parsers(subparsers, *, parents=()):
         parents=parents,
         help="build a similarity store from vector shards on a Dask cluster",
         description="Fit the approximate index on the vectors in VECTORS (a folder of "
-        "shards or one Parquet file), compute every track's similar tracks on the "
-        "workers and stream them into the store.",
+        "shards or one Parquet file), take every track's similar tracks from the "
+        "index's neighbour graph (or search them on the workers) and stream them "
+        "into the store.",
     )
     p.add_argument("vectors", metavar="VECTORS")
     p.add_argument("--store", required=True, help="the similarity store to write")
     p.add_argument("--neighbors", type=positive_int, default=10, metavar="K")
     p.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
     p.add_argument("--algorithm", choices=["auto", "brute", "nndescent"], default="auto")
+    p.add_argument(
+        "--neighbours-from",
+        choices=["auto", "graph", "search"],
+        default="auto",
+        help="the lists from the nndescent index's own neighbour graph (no search, no "
+        "cluster) or searched on the workers; auto: the graph when there is one",
+    )
     p.add_argument("--block-size", type=positive_int, default=20000, metavar="N")
     _cluster_options(p, parents)
     p.set_defaults(func=cmd_neighbours)
@@ -204,6 +212,7 @@ def cmd_neighbours(args):
         n_neighbors=args.neighbors,
         metric=args.metric,
         algorithm=args.algorithm,
+        neighbours_from=args.neighbours_from,
         scheduler=args.scheduler,
         n_workers=args.workers,
         block_size=args.block_size,
