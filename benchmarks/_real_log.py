@@ -259,10 +259,11 @@ depends on the protocol (penultimate in-domain, mean_pool in transfer); the max-
 layer and the 50 tag probabilities are the weakest in-domain, so a distillation target
 made of tags alone carries less than the 753-d pooled features.
 
-Caveats of these runs: the trained transfer rows are not in the tables (see above); the wide musicnn file
-was partial when the transfer tables were made (the middle clip of every track and
-some more, 624 of 2088 clips), so in wide → dev the musicnn scaler was fitted on those
-624 clips, and dev → wide only needs the middle clips, which were all there. Costs on
-this 2-core machine shared by about 8 jobs (load 15–27): the log-mel cache of the wide
-set took 48 min wall (dev 5 min); musicnn needs 1.1 CPU-s per 30-s clip (0.37 s
-decoding and mel, 0.72 s network), 38 min wall for the 502 dev clips."""
+Caveats of these runs: the trained transfer rows are not in the tables (see above);
+the wide musicnn file was partial when the transfer tables were made (the middle clip
+of every track and some more, 624 of 2088 clips), so in wide → dev the musicnn scaler
+was fitted on those 624 clips, and dev → wide only needs the middle clips, which were
+all there. Costs on this 2-core machine shared by about 8 jobs (load 15–27): the
+log-mel cache of the wide set took 48 min wall (dev 5 min); musicnn needs 1.1 CPU-s
+per 30-s clip (0.37 s decoding and mel, 0.72 s network), 38 min wall for the 502 dev
+clips."""
