@@ -79,6 +79,10 @@ def _env():
     return env
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Child:
     """A child process whose merged stdout/stderr lines are read by a thread."""
 
@@ -90,6 +94,10 @@ class _Child:
             text=True,
             env=_env(),
             cwd=cwd,
+            # Ctrl-C's default action in the child, as in a terminal: a test run
+            # started in the background of a script (`make test &`) ignores SIGINT,
+            # and an ignored SIGINT is inherited, so the child would never stop
+            preexec_fn=_default_sigint,
         )
         self.lines = []
         self._queue = queue.Queue()
@@ -168,7 +176,16 @@ def test_sigint_with_on_interrupt_keep_returns_the_partial_net():
     assert 1 <= report["epochs"] < 100000
 
 
-def test_sigint_in_process_restores_the_state(rng):
+@pytest.fixture
+def python_sigint():
+    """Python's Ctrl-C handler in this process, as in a terminal, whatever the test
+    run inherited (started in the background of a script, SIGINT is ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_sigint_in_process_restores_the_state(rng, python_sigint):
     """The same path in this process: a callback sends SIGINT to it after 2 epochs."""
     from skorch.callbacks import Callback
 
