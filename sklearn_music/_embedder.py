@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._net_state import NetStateMixin
 from ._patches import (
     _encode_targets,
     _fixed_offsets,
@@ -37,7 +38,7 @@ _OPTIMIZERS = ("adam", "adamw", "sgd")  # torch.optim classes: see _net._OPTIMIZ
 # --------------------------------------------------------------------------------------
 # The estimator
 # --------------------------------------------------------------------------------------
-class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ConvEmbedder(NetStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Track embeddings from a Dieleman-style CNN trained on spectrogram patches.
 
     A 1-D convolutional network over time, with the mel bands as input channels
@@ -622,33 +623,12 @@ class ConvEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return values[:, 0] if t["ndim"] == 1 else values
 
     # ------------------------------------------------------------- persistence
-    def __getstate__(self):
-        """Plain state: the net's weights as ``torch.save`` bytes, no torch objects.
+    _ADDED_PARAMS = {"on_interrupt": "raise", "init": None}  # saved before 0.2
 
-        Both :mod:`pickle` and :func:`sklearn_music.persistence.save_model` use it;
-        the weights are moved to the CPU, so a model trained on a GPU loads on a
-        machine without one.
-        """
-        state = dict(super().__getstate__())
-        net = state.pop("net_", None)
-        if net is not None:
-            from ._net import _net_to_state
+    def _net_from_weights(self, weights, history):
+        from ._net import _net_from_state
 
-            state["_net_weights"], state["_net_history"] = _net_to_state(net)
-        return state
-
-    def __setstate__(self, state):
-        """Rebuild the net from its weights (``torch.load(weights_only=True)``)."""
-        state = dict(state)
-        state.setdefault("on_interrupt", "raise")  # saved before 0.2
-        state.setdefault("init", None)
-        weights = state.pop("_net_weights", None)
-        history = state.pop("_net_history", None)
-        super().__setstate__(state)
-        if weights is not None:
-            from ._net import _net_from_state
-
-            self.net_ = _net_from_state(self._net_init, weights, history, self.device)
+        return _net_from_state(self._net_init, weights, history, self.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._net_state import NetStateMixin
 from ._patches import _encode_targets, _fixed_offsets, _ragged_spectrograms
 from ._side import (
     _encode_categories,
@@ -36,7 +37,9 @@ __all__ = ["MultimodalEmbedder"]
 _POS_INT = [Interval(Integral, 1, None, closed="left")]
 
 
-class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class MultimodalEmbedder(
+    NetStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Track embeddings from audio, lyrics and metadata, trained on their targets.
 
     The network is ``Concat(TextRNN(lyrics), Embedding(metadata),
@@ -524,26 +527,10 @@ class MultimodalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return (np.add.reduceat(emb, starts, axis=0) / counts[:, None]).astype(np.float32)
 
     # ------------------------------------------------------------- persistence
-    def __getstate__(self):
-        """Plain state: the net's weights as ``torch.save`` bytes, no torch objects."""
-        state = dict(super().__getstate__())
-        net = state.pop("net_", None)
-        if net is not None:
-            from ._net import _net_to_state
+    def _net_from_weights(self, weights, history):
+        from ._side_net import _side_net_from_state
 
-            state["_net_weights"], state["_net_history"] = _net_to_state(net)
-        return state
-
-    def __setstate__(self, state):
-        """Rebuild the net from its checked parameters and weights."""
-        state = dict(state)
-        weights = state.pop("_net_weights", None)
-        history = state.pop("_net_history", None)
-        super().__setstate__(state)
-        if weights is not None:
-            from ._side_net import _side_net_from_state
-
-            self.net_ = _side_net_from_state(self._net_init, weights, history, self.device)
+        return _side_net_from_state(self._net_init, weights, history, self.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

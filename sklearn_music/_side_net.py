@@ -13,7 +13,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from ._net import _check_heads, _is_int, _PatchNet, _rebuild_net
+from ._net import _INT_BOUNDS, _check_heads, _is_int, _PatchNet, _rebuild_net
 from ._patches import _FixedPatches, _TrackData
 
 
@@ -96,22 +96,14 @@ class _SideNet(_PatchNet):
 # hold): bounded sizes, so that a crafted file cannot make the loader build a huge
 # network; the weights' size bounds them again.
 _SIDE_INT_BOUNDS = {
-    "module__n_mels": (1, 4096),
-    "module__n_filters": (1, 4096),
-    "module__n_conv": (1, 16),
+    # the trunk's and the training loop's, as ConvEmbedder writes them
+    **{k: v for k, v in _INT_BOUNDS.items() if k != "sequence_length"},
     "module__vocabulary_size": (0, 2**20),
     "module__n_numeric": (0, 1024),
     "module__audio_dim": (1, 65536),
     "module__token_dim": (1, 4096),
     "module__text_dim": (1, 4096),
     "module__metadata_dim": (1, 4096),
-    "module__embedding_dim": (1, 65536),
-    "max_epochs": (0, 2**31),
-    "batch_size": (1, 2**31),
-    "patch_frames": (1, 2**20),
-    "patch_hop": (1, 2**20),
-    "patches_per_track": (1, 2**20),
-    "patch_seed": (0, 2**63),
 }
 _SIDE_OTHER_KEYS = (
     "module__head_sizes",
