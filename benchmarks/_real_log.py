@@ -252,9 +252,12 @@ row, and musicnn's pooled layers lead there too (0.378 / 0.225 / 0.217 for max_p
 In-domain the picture turns around, as on the issue's held-out collection: the
 supervised ConvEmbedder fine-tuned from soundtracks-v1 (0.449 / 0.404 / 0.431, 3 seeds)
 is above musicnn's best layer (penultimate 0.411 / 0.343 / 0.375), and so was the
-supervised default trained from scratch at commit 8206721 (0.419 / 0.388 / 0.417; today
-0.374 / 0.381 / 0.403, a drop not yet explained), both above MFCC statistics (0.294 / 0.289 /
-0.328) and the log-mel mean/std (0.231 / 0.230 / 0.282). Which musicnn layer is best
+supervised default trained from scratch (0.374 / 0.381 / 0.403; 0.419 / 0.388 / 0.417
+when measured at commit 8206721 in the environment of 2026-11-25: that commit's own
+``bench_real.py`` and package give seed 0 0.375 / 0.371 / 0.398 in today's environment,
+the very scores of today's code, so the difference came from the environment, not the
+code), both above MFCC statistics (0.294 / 0.289 / 0.328) and the log-mel mean/std
+(0.231 / 0.230 / 0.282). Which musicnn layer is best
 depends on the protocol (penultimate in-domain, mean_pool in transfer); the max-pooled
 layer and the 50 tag probabilities are the weakest in-domain, so a distillation target
 made of tags alone carries less than the 753-d pooled features.

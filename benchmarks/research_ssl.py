@@ -3,9 +3,8 @@ measured by transfer to albums it never heard.
 
 Run from the repository root::
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py prepare
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py run NAME [NAME ...]
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py list
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py prepare dev|wide
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py run NAME [...] [--set K=V ...]
 
 **Data.** Training: the ``wide`` open collection (``$SKLEARN_MUSIC_DATA/wide/<album>/<track>``,
 89 albums of Debian game soundtracks), up to ``WIDE_CLIPS`` 30-s clips per track, placed
@@ -33,12 +32,18 @@ the same way (row ``mfcc``).
   mix of another clip's patch, a random spectral tilt), the encoder and a projection
   head (linear -> ReLU -> linear); the two patches of a clip are a positive pair, every
   other patch in the batch a negative, at temperature ``tau``.
-- ``distill``: regress musicnn's 50 tag probabilities of the clip (read from
-  ``$SKLEARN_MUSIC_DATA/shared_feats`` when that cache exists) from the embedding through a
-  linear head (binary cross-entropy against the soft tags).
+- ``distill``: regress a musicnn layer of the track (read from
+  ``$SKLEARN_MUSIC_DATA/shared_feats/musicnn_wide.npz``, written by
+  ``_musicnn_features.py``) from the embedding through a linear head:
+  ``distill_layer="taggram"``, the 50 tag probabilities (binary cross-entropy against
+  the soft tags), or a pooled layer such as ``"mean_pool"`` (753-d, standardised per
+  dimension; mean squared error).
 - both, summed with ``distill_weight``.
 
-Every experiment is listed in ``EXPERIMENTS`` with its settings; ``run`` appends a
+Every experiment is listed in ``EXPERIMENTS`` with its settings (``--set KEY=VALUE``
+overrides any of ``DEFAULTS`` for one run, which is then named after the overrides;
+``train_clips="real"`` trains on ``bench_real.py``'s cache of the wide set, up to 6
+clips a track, instead of this script's 3); ``run`` appends a
 line (settings, minutes, dev P@1 / P@10 / mAP) to ``$SKLEARN_MUSIC_DATA/ssl_cache/results.jsonl``
 and the table goes to ``docs/research_log_ssl.rst`` by hand, with what each change did.
 """
@@ -54,11 +59,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import CLIP_SECONDS, SR, clip_offsets  # noqa: E402
+from _real_data import CLIP_SECONDS, SR, clip_offsets  # noqa: E402
 
-CACHE = Path(os.environ.get("SSL_CACHE", "$SKLEARN_MUSIC_DATA/ssl_cache"))
-WIDE_DIR = "$SKLEARN_MUSIC_DATA/wide"
-DEV_DIR = "$SKLEARN_MUSIC_DATA/dev"
+
+def _data(rel):
+    """``$SKLEARN_MUSIC_DATA/rel``; the variable must be set (no machine's path here)."""
+    root = os.environ.get("SKLEARN_MUSIC_DATA")
+    if not root:
+        sys.exit("set SKLEARN_MUSIC_DATA to the folder holding dev/ and wide/")
+    return Path(root) / rel
+
+
+CACHE = Path(os.environ["SSL_CACHE"]) if "SSL_CACHE" in os.environ else None
 WIDE_CLIPS = 3
 DEV_CLIPS = 6
 
@@ -84,7 +96,7 @@ def prepare(name, folder, max_clips, *, dtype=np.float32):
     """Log-mel (and MFCC statistics) of the clips of ``folder``, cached."""
     from sklearn_music import MelSpectrogramTransformer, MFCCStatistics, load_audio
 
-    out = CACHE / f"{name}.npz"
+    out = _cache() / f"{name}.npz"
     if out.exists():
         return out
     files, album, track, offset = _plan(folder, max_clips)
@@ -104,8 +116,8 @@ def prepare(name, folder, max_clips, *, dtype=np.float32):
             print(
                 f"{name}: {r + 1}/{len(files)} clips, {time.perf_counter() - t0:.0f} s", flush=True
             )
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = CACHE / f"{name}.part.npz"
+    _cache().mkdir(parents=True, exist_ok=True)
+    tmp = _cache() / f"{name}.part.npz"
     np.savez(tmp, mel=mels, mfcc=mfccs, album=album, track=track, offset=offset, files=files)
     os.replace(tmp, out)
     print(f"{name}: {len(files)} clips in {time.perf_counter() - t0:.0f} s -> {out}")
@@ -135,6 +147,8 @@ DEFAULTS = dict(
     mix_db=-10.0,
     mask_frac=0.1,
     distill_weight=1.0,
+    distill_layer="taggram",  # musicnn layer regressed by "distill"
+    train_clips="ssl",  # "ssl": this script's 3 clips a track; "real": bench_real's (up to 6)
     threads=1,
     seed=0,
 )
@@ -153,6 +167,16 @@ EXPERIMENTS = {
     "c+distill-gt": dict(
         objective="contrastive+distill", max_shift=0, mix_db=-100.0, mask_frac=0.0
     ),
+    "distill-pool": dict(
+        objective="distill", distill_layer="mean_pool", max_shift=0, mix_db=-100.0, mask_frac=0.0
+    ),
+    "c+distill-pool": dict(
+        objective="contrastive+distill",
+        distill_layer="mean_pool",
+        max_shift=0,
+        mix_db=-100.0,
+        mask_frac=0.0,
+    ),
     "c-wide": dict(n_filters=128, steps=1200),
     "album": dict(objective="album", **NO_AUG),
     "album-aug": dict(objective="album"),
@@ -161,8 +185,12 @@ EXPERIMENTS = {
 }
 
 
+def _cache():
+    return CACHE if CACHE is not None else _data("ssl_cache")
+
+
 def _load(name):
-    with np.load(CACHE / f"{name}.npz", allow_pickle=False) as z:
+    with np.load(_cache() / f"{name}.npz", allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -269,8 +297,12 @@ def train(cfg, data, tags=None):
             w = cfg["distill_weight"] if "contrastive" in obj else 1.0
             has = ~torch.isnan(t[:, 0])  # tracks without tags (yet) are left out
             if has.any():
-                bce = F.binary_cross_entropy_with_logits(heads["tags"](e[has]), t[has])
-                loss = loss + w * bce
+                pred = heads["tags"](e[has])
+                if cfg["distill_layer"] == "taggram":
+                    term = F.binary_cross_entropy_with_logits(pred, t[has])
+                else:
+                    term = F.mse_loss(pred, t[has])
+                loss = loss + w * term
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -321,7 +353,7 @@ def baselines(dev):
         "melstats": score(StandardScaler().fit_transform(stats), dev),
     }
     # musicnn (MSD) features of the same clips, from the shared cache when present
-    path = Path("$SKLEARN_MUSIC_DATA/shared_feats/musicnn_dev.npz")
+    path = _data("shared_feats/musicnn_dev.npz")
     if path.exists():
         with np.load(path) as z:
             rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
@@ -333,47 +365,75 @@ def baselines(dev):
     return out
 
 
-def run(name):
+def _overrides(pairs):
+    """``KEY=VALUE`` strings as settings (values read as JSON, else as strings)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in DEFAULTS:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY in {sorted(DEFAULTS)}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run(name, overrides=None):
     import torch
 
-    cfg = DEFAULTS | EXPERIMENTS[name]
+    overrides = overrides or {}
+    settings = EXPERIMENTS[name] | overrides
+    cfg = DEFAULTS | settings
+    if overrides:  # a variant of an experiment: its own name in the results and files
+        name = name + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     torch.set_num_threads(cfg["threads"])
     wide, dev = _load("wide"), _load("dev")
+    if cfg["train_clips"] == "real":  # bench_real's cache of the wide set (up to 6 clips)
+        with np.load(_data("shared_feats/mel_wide.npz"), allow_pickle=False) as z:
+            wide = {k: z[k] for k in ("mel", "album", "track", "files")}
     wide["mean"], wide["scale"] = _band_stats(wide["mel"])
     wide["tracks"] = np.unique(wide["track"])
     wide["rows_of"] = {t: np.flatnonzero(wide["track"] == t) for t in wide["tracks"]}
     tags = None
     if "distill" in cfg["objective"]:
-        tags = load_tags(wide)
+        tags = load_tags(wide, cfg["distill_layer"])
     enc, seconds = train(cfg, wide, tags)
     t0 = time.perf_counter()
     emb, pooled = embed_clips(enc, dev["mel"], wide["mean"], wide["scale"], cfg["patch_frames"])
     res = score(emb, dev)
-    row = {"name": name, "settings": EXPERIMENTS[name], "train_min": seconds / 60}
+    row = {"name": name, "settings": settings, "train_min": seconds / 60}
     row |= {"embed_s": time.perf_counter() - t0, **res}
     row["pooled"] = score(pooled, dev)
     torch.save(
         {"state_dict": enc.state_dict(), "mean": wide["mean"], "scale": wide["scale"]},
-        CACHE / f"{name}.pt",
+        _cache() / f"{name}.pt",
     )
     print(json.dumps(row), flush=True)
-    with open(CACHE / "results.jsonl", "a") as fh:
+    with open(_cache() / "results.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
     return enc, wide
 
 
-def load_tags(wide, path="$SKLEARN_MUSIC_DATA/shared_feats/musicnn_wide.npz"):
-    """musicnn tag probabilities of every wide clip: the mean over the clips of its
-    track in the shared musicnn cache (whose clips differ from ours: up to 6 per
-    track), so that every patch of a track regresses its track's tags."""
+def load_tags(wide, layer="taggram", path=None):
+    """musicnn's ``layer`` for every wide clip: the mean over the clips of its track in
+    the shared musicnn cache (whose clips differ from ours), so that every patch of a
+    track regresses its track's target. ``taggram`` stays probabilities (the target of
+    a binary cross-entropy); the other layers are standardised per dimension over the
+    tracks (the target of a mean squared error)."""
+    path = _data("shared_feats/musicnn_wide.npz") if path is None else Path(path)
     with np.load(path) as z:
-        files, taggram = z["files"], z["taggram"]
-    per_track = {f: taggram[files == f].mean(axis=0) for f in np.unique(files)}
+        files, values = z["files"], z[layer].astype(np.float64)
+    per_track = {f: values[files == f].mean(axis=0) for f in np.unique(files)}
+    if layer != "taggram":
+        stacked = np.stack(list(per_track.values()))
+        mu, sd = stacked.mean(axis=0), stacked.std(axis=0) + 1e-6
+        per_track = {f: (v - mu) / sd for f, v in per_track.items()}
     rel = ["/".join(Path(f).parts[-2:]) for f in wide["files"]]
     missing = sorted({f for f in rel if f not in per_track})
     if missing:  # the shared cache is still being written: those rows are NaN
-        print(f"{path}: no musicnn tags yet for {len(missing)} of {len(set(rel))} tracks")
-    nan = np.full(taggram.shape[1], np.nan)
+        print(f"{path}: no musicnn {layer} yet for {len(missing)} of {len(set(rel))} tracks")
+    nan = np.full(values.shape[1], np.nan)
     return np.stack([per_track.get(f, nan) for f in rel]).astype(np.float32)
 
 
@@ -393,7 +453,7 @@ def eval_weights(path):
     row = {"name": f"pretrained {Path(path).name}", "embed_s": time.perf_counter() - t0}
     row |= score(emb, dev)
     print(json.dumps(row), flush=True)
-    with open(CACHE / "results.jsonl", "a") as fh:
+    with open(_cache() / "results.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
 
 
@@ -404,22 +464,23 @@ def main(argv=None):
     p.add_argument("which", choices=["dev", "wide"])
     p = sub.add_parser("run")
     p.add_argument("names", nargs="+", choices=sorted(EXPERIMENTS))
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override settings")
     sub.add_parser("baselines")
     p = sub.add_parser("eval-weights")
     p.add_argument("path")
     args = parser.parse_args(argv)
     if args.cmd == "prepare":
         if args.which == "dev":
-            prepare("dev", DEV_DIR, DEV_CLIPS)
+            prepare("dev", _data("dev"), DEV_CLIPS)
         else:
-            prepare("wide", WIDE_DIR, WIDE_CLIPS, dtype=np.float16)
+            prepare("wide", _data("wide"), WIDE_CLIPS, dtype=np.float16)
     elif args.cmd == "eval-weights":
         eval_weights(args.path)
     elif args.cmd == "baselines":
         print(json.dumps(baselines(_load("dev"))))
     else:
         for name in args.names:
-            run(name)
+            run(name, _overrides(args.set))
 
 
 if __name__ == "__main__":
