@@ -271,3 +271,34 @@ def test_not_audio_arrays(source, match):
 
 def test_error_is_a_value_error():
     assert issubclass(AudioLoadError, ValueError)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg"])
+def test_block_reads_equal_one_read(tmp_path, ext, channels, monkeypatch):
+    # load_audio decodes a file a block at a time into one reused buffer and mixes
+    # each block down into the output: the samples must be those of one read of the
+    # whole file averaged over the channels (numpy's mean), across block boundaries,
+    # with an offset that does not fall on one, and when the header's length is
+    # wrong (the output grows)
+    import sklearn_music.io as smio
+
+    rng = np.random.default_rng(0)
+    data = (0.3 * rng.standard_normal((44100 * 2 + 123, channels))).astype(np.float32)
+    path = tmp_path / f"noise.{ext}"
+    sf.write(path, data, 44100)
+    full, _ = sf.read(path, dtype="float32", always_2d=True)
+    expected = full.mean(axis=1, dtype=np.float32)
+    if channels == 2:  # load_audio's stereo mix: one add and a halving
+        expected = (full[:, 0] + full[:, 1]) * np.float32(0.5)
+    monkeypatch.setattr(smio, "_BLOCK_FRAMES", 1000)  # ~89 blocks
+    np.testing.assert_array_equal(load_audio(path, sr=44100), expected)
+    np.testing.assert_array_equal(
+        load_audio(path, sr=44100, offset=0.5, duration=1.0), expected[22050:66150]
+    )
+    with monkeypatch.context() as m:  # a header that declares too few frames
+        m.setattr(sf.SoundFile, "frames", property(lambda self: 5000))
+        with sf.SoundFile(path) as f:
+            got = smio._read_blocks(f, None, "x", 1 << 28, False)
+    np.testing.assert_array_equal(got[0], expected)
+    assert got[1] == len(expected)
