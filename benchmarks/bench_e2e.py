@@ -128,10 +128,12 @@ def _stages(files, est):
     return runs
 
 
-def speed_rows(files, audio_s, repeat):
+def speed_rows(files, audio_s, repeat, rounds=None):
     """(stage, variant, n_jobs, wall s, realtime factor) rows, all in this process.
 
     The runs are interleaved: every round times each run once, the best round counts.
+    ``rounds`` (a dict), when given, receives every round's wall time per run as
+    ``"stage/variant/n_jobs" -> [s, ...]``, so that ratios can be taken within a round.
     """
     from sklearn_music import MelSpectrogramTransformer
     from sklearn_music.pretrained import load
@@ -149,6 +151,8 @@ def speed_rows(files, audio_s, repeat):
             wall = time.perf_counter() - t0
             key = (stage, variant, n_jobs)
             best[key] = min(best.get(key, np.inf), wall)
+            if rounds is not None:
+                rounds.setdefault(f"{stage}/{variant}/{n_jobs}", []).append(wall)
             print(f"{stage:>10} {variant:>8} n_jobs={n_jobs}: {audio_s / wall:8.0f}x", flush=True)
     rows = [(*k, w, audio_s / w) for k, w in best.items()]
     mels = MelSpectrogramTransformer().transform(files)
@@ -263,12 +267,26 @@ def summary_lines(res):
     one, two = rtf[("embed", "transform, 1 thread", 1)], rtf[("embed", "transform, 2 threads", 1)]
     totals = {k[1]: v for k, v in rtf.items() if k[0] == "total" and k[2] == 2}
     quality = {q["variant"]: q for q in res["quality"]}
+    rounds = res.get("rounds", {})
+    per_round = []
+    for v in totals:  # decoding and the total timed in the same round, one after the other
+        dec, tot = rounds.get("decode/native/2", []), rounds.get(f"total/{v}/2", [])
+        if len(dec) == len(tot) > 1:
+            ratios = np.sort(np.array(dec) / np.array(tot))
+            per_round.append(f"``{v}`` {np.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})")
     lines = [
         "Reading the tables (ratios of this run):",
         "",
         "* files to vectors with 2 workers / decoding alone with 2 processes: "
         + ", ".join(f"``{v}`` {r / decode2:.2f}" for v, r in totals.items())
-        + " (goal: 0.8);",
+        + " (best of each; goal: 0.8)"
+        + (
+            "; the same ratio within each round (the two timed one after the other), "
+            "median and range over the rounds: " + ", ".join(per_round)
+            if per_round
+            else ""
+        )
+        + ";",
         f"* ``ConvEmbedder.transform`` takes {bare / one:.2f}x the time of the bare module "
         f"on pre-cut patches (goal: at most 1.1); 2 torch threads take {one / two:.2f}x "
         "the time of 1 (one thread is the default: the workers of a parallel run get a "
@@ -350,7 +368,8 @@ def main(argv=None):
         files = pick_files(root / "wide", 4 if args.quick else N_FILES)
         audio_s = sum(sf.info(f).duration for f in files)
         repeat = 1 if args.quick else args.repeat
-        res["speed"] = [list(r) for r in speed_rows(files, audio_s, repeat)]
+        res["rounds"] = {}
+        res["speed"] = [list(r) for r in speed_rows(files, audio_s, repeat, res["rounds"])]
         res["meta"] = {
             "command": command,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
