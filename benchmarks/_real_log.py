@@ -236,18 +236,17 @@ standardisation statistics), yet on the 8 dev albums its mean-pooled layer reach
 0.534 / P@10 0.436 / mAP 0.325 and its penultimate layer 0.468 / 0.419 / 0.332,
 against 0.361 / 0.331 / 0.275 for MFCC statistics and 0.373 / 0.308 / 0.253 for the
 mean/std of the log-mel (chance 0.206 / 0.206 / 0.215). The default ConvEmbedder
-trained on the wide album labels (``--protocol transfer --rows scratch,self-sup
---seeds 3``, 2026-11-26 08:11 UTC, idle machine; stopped in the self-supervised row
-for lack of time, so its rows are not in the table above, only here, from its log)
-reaches 0.393 ± 0.018 / 0.346 ± 0.016 / 0.285 ± 0.004 over 3 seeds: above MFCC
-statistics, below the pretrained soundtracks-v1 (0.418 / 0.373 / 0.304) and musicnn's
-pooled layers. The default self-supervised ``fit(X)`` on wide, one seed: 0.355 /
-0.329 / 0.284, no better than the supervised row (the shipped model's recipe -- no
-augmentation, more pairs per track, 5 epochs -- is what lifts it to 0.418). The
-reverse direction (dev → wide: 8 training albums, 42 test
-albums, 495 tracks, one clip each; chance 0.048 / 0.048 / 0.059) is harder for every
-row, and musicnn's pooled layers lead there too (0.378 / 0.225 / 0.217 for max_pool,
-0.378 / 0.223 / 0.223 for mean_pool, MFCC 0.265 / 0.141 / 0.146).
+trained on the wide album labels reaches 0.393 ± 0.019 / 0.346 ± 0.016 / 0.285 ±
+0.004 over 3 seeds: above MFCC statistics, below the pretrained soundtracks-v1
+(0.418 / 0.373 / 0.304) and musicnn's pooled layers. The default self-supervised
+``fit(X)`` on wide, 3 seeds: 0.344 ± 0.027 / 0.329 / 0.282, no better than the
+supervised row (the shipped model's recipe -- no augmentation, more pairs per track,
+5 epochs -- is what lifts it to 0.418). The reverse direction (dev → wide: 8 training
+albums, 42 test albums, 495 tracks, one clip each; chance 0.048 / 0.048 / 0.059) is
+harder for every row; there the self-supervised row (0.218 / 0.141 / 0.147) is above
+the supervised one (0.157 / 0.105 / 0.110: 8 album labels teach little), at the level
+of MFCC statistics (0.265 / 0.141 / 0.146), and musicnn's pooled layers lead (0.378 /
+0.225 / 0.217 for max_pool, 0.378 / 0.223 / 0.223 for mean_pool).
 
 In-domain the picture turns around, as on the issue's held-out collection: the
 supervised ConvEmbedder fine-tuned from soundtracks-v1 (0.449 / 0.404 / 0.431, 3 seeds)
@@ -262,8 +261,9 @@ depends on the protocol (penultimate in-domain, mean_pool in transfer); the max-
 layer and the 50 tag probabilities are the weakest in-domain, so a distillation target
 made of tags alone carries less than the 753-d pooled features.
 
-Caveats of these runs: the trained transfer rows are not in the tables (see above);
-the wide musicnn file was partial when the transfer tables were made (the middle clip
+Caveats of these runs: the trained transfer rows (2026-11-26 10:24 UTC, idle machine)
+were run after the other rows of the transfer tables, in the same environment; the
+wide musicnn file was partial when the transfer tables were made (the middle clip
 of every track and some more, 624 of 2088 clips), so in wide → dev the musicnn scaler
 was fitted on those 624 clips, and dev → wide only needs the middle clips, which were
 all there. Costs on this 2-core machine shared by about 8 jobs (load 15–27): the
