@@ -14,7 +14,7 @@ and the clip list ``DATA/shared_feats/clips_<set>.npz`` (else ``mel_<set>.npz``)
 written by ``python benchmarks/_real_data.py SET`` (``files`` relative to the set
 folder, ``offset`` in seconds): the clips are exactly those of ``bench_real.py``.
 Output: ``DATA/shared_feats/musicnn_<set>.npz``, and with ``--patches`` also
-``musicnn_<set>_patches.npz`` (the tag probabilities of every 3-s patch with its start
+``musicnn_<set>_patches.npz`` (every layer of every 3-s patch, with its clip and start
 time).
 
 Differences from ``musicnn.extractor.extractor``: the clip is read at 16 kHz with
@@ -210,7 +210,7 @@ def write(feats, name, per_clip, done, files, offsets, meta, tags, patch_seconds
     _save(feats / f"musicnn_{name}.npz", out)
     if kw["patches"]:
         patch = {
-            "taggram": np.concatenate([per_clip["taggram"][i] for i in sort]),
+            **{k: np.concatenate([per_clip[k][i] for i in sort]) for k in LAYERS},
             "clip": np.repeat(rows, n),
             "start": np.concatenate(
                 [o + patch_seconds * np.arange(k) for o, k in zip(offsets[rows], n)]
@@ -236,7 +236,7 @@ def main(argv=None):
     parser.add_argument("--data", default=os.environ.get("SKLEARN_MUSIC_DATA"))
     parser.add_argument("--feats", default=None, help="default DATA/shared_feats")
     parser.add_argument("--limit", type=int, default=None, help="first N clips only (a test)")
-    parser.add_argument("--patches", action="store_true", help="also per-patch tag probabilities")
+    parser.add_argument("--patches", action="store_true", help="also every layer per patch")
     parser.add_argument(
         "--middle-first", action="store_true", help="the middle clip of every track first"
     )

@@ -148,6 +148,8 @@ DEFAULTS = dict(
     mask_frac=0.1,
     distill_weight=1.0,
     distill_layer="taggram",  # musicnn layer regressed by "distill"
+    distill_target="track",  # "track": the track's mean; "patch": musicnn's own 3-s patch
+    patch_file="shared_feats/musicnn_wide_patches.npz",  # under $SKLEARN_MUSIC_DATA
     train_clips="ssl",  # "ssl": this script's 3 clips a track; "real": bench_real's (up to 6)
     threads=1,
     seed=0,
@@ -235,6 +237,53 @@ def _patches(data, rows, offs, f):
     return torch.from_numpy((x - data["mean"][:, None]) / data["scale"][:, None])
 
 
+def load_patch_targets(wide, layer, path):
+    """musicnn's ``layer`` for every 3-s patch that it computed on the wide clips of
+    ``bench_real.py`` (``train_clips="real"``), standardised per dimension; sets
+    ``wide["patches_of"]``: clip row -> (frame offsets of our patches that start where
+    musicnn's do, their targets), and returns the target width."""
+    with np.load(path) as z:
+        values, clip, start, files = z[layer].astype(np.float64), z["clip"], z["start"], z["files"]
+        offset = z["offset"]
+    if not np.array_equal(files, wide["files"]):
+        raise SystemExit(f"{path}: its clips are not those of train_clips='real'")
+    values = ((values - values.mean(axis=0)) / (values.std(axis=0) + 1e-6)).astype(np.float32)
+    frames = np.round((start - offset[clip]) * SR / 512).astype(int)  # hop of our log-mel
+    n_frames, patch = wide["mel"].shape[2], 96
+    ok = frames + patch <= n_frames
+    wide["patches_of"] = {
+        r: (frames[ok & (clip == r)], values[ok & (clip == r)]) for r in np.unique(clip[ok])
+    }
+    rows_of = {}
+    for r in wide["patches_of"]:
+        rows_of.setdefault(int(wide["track"][r]), []).append(r)
+    wide["patched_rows_of"] = rows_of
+    n = sum(len(v[0]) for v in wide["patches_of"].values())
+    print(f"{path}: {n} patches of {len(wide['patches_of'])} clips, {len(rows_of)} tracks")
+    return values.shape[1]
+
+
+def _aligned_view(data, rows, rng):
+    """For each row's track: a clip with musicnn patches, one of those patches' frame
+    offsets, and its target (NaN where the track has none)."""
+    out_rows, offs, targets = [], [], []
+    width = len(next(iter(data["patches_of"].values()))[1][0])
+    for r in rows:
+        cands = data["patched_rows_of"].get(int(data["track"][r]))
+        if not cands:
+            out_rows.append(r)
+            offs.append(0)
+            targets.append(np.full(width, np.nan, dtype=np.float32))
+            continue
+        c = cands[rng.integers(len(cands))]
+        frames, values = data["patches_of"][c]
+        k = rng.integers(len(frames))
+        out_rows.append(c)
+        offs.append(frames[k])
+        targets.append(values[k])
+    return np.array(out_rows), np.array(offs), np.stack(targets)
+
+
 def train(cfg, data, tags=None):
     """Train a PatchEncoder with the objective of ``cfg``; returns (encoder, seconds)."""
     import torch
@@ -282,6 +331,8 @@ def train(cfg, data, tags=None):
     enc.train()
     for step in range(cfg["steps"]):
         (r1, o1), (r2, o2) = _sample_batch(data, cfg, rng)
+        if "distill" in obj and cfg["distill_target"] == "patch":
+            r1, o1, t1 = _aligned_view(data, r1, rng)
         x1 = aug(_patches(data, r1, o1, cfg["patch_frames"]))
         x2 = aug(_patches(data, r2, o2, cfg["patch_frames"]))
         e = enc(torch.cat([x1, x2]))
@@ -293,11 +344,15 @@ def train(cfg, data, tags=None):
             y = torch.as_tensor(np.concatenate([data["album"][r1], data["album"][r2]]))
             loss = loss + F.cross_entropy(heads["album"](e), y)
         if "distill" in obj:
-            t = torch.as_tensor(np.concatenate([tags[r1], tags[r2]]), dtype=torch.float32)
             w = cfg["distill_weight"] if "contrastive" in obj else 1.0
+            if cfg["distill_target"] == "patch":  # view 1 sits on musicnn's patches
+                t, out = torch.as_tensor(t1), e1
+            else:
+                t = torch.as_tensor(np.concatenate([tags[r1], tags[r2]]), dtype=torch.float32)
+                out = e
             has = ~torch.isnan(t[:, 0])  # tracks without tags (yet) are left out
             if has.any():
-                pred = heads["tags"](e[has])
+                pred = heads["tags"](out[has])
                 if cfg["distill_layer"] == "taggram":
                     term = F.binary_cross_entropy_with_logits(pred, t[has])
                 else:
@@ -397,7 +452,11 @@ def run(name, overrides=None):
     wide["rows_of"] = {t: np.flatnonzero(wide["track"] == t) for t in wide["tracks"]}
     tags = None
     if "distill" in cfg["objective"]:
-        tags = load_tags(wide, cfg["distill_layer"])
+        if cfg["distill_target"] == "patch":
+            width = load_patch_targets(wide, cfg["distill_layer"], _data(cfg["patch_file"]))
+            tags = np.zeros((1, width), dtype=np.float32)  # only its width is used
+        else:
+            tags = load_tags(wide, cfg["distill_layer"])
     enc, seconds = train(cfg, wide, tags)
     t0 = time.perf_counter()
     emb, pooled = embed_clips(enc, dev["mel"], wide["mean"], wide["scale"], cfg["patch_frames"])
@@ -407,7 +466,7 @@ def run(name, overrides=None):
     row["pooled"] = score(pooled, dev)
     torch.save(
         {"state_dict": enc.state_dict(), "mean": wide["mean"], "scale": wide["scale"]},
-        _cache() / f"{name}.pt",
+        _cache() / (name.replace("/", "_") + ".pt"),
     )
     print(json.dumps(row), flush=True)
     with open(_cache() / "results.jsonl", "a") as fh:
