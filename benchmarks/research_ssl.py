@@ -37,7 +37,10 @@ the same way (row ``mfcc``).
   ``_musicnn_features.py``) from the embedding through a linear head:
   ``distill_layer="taggram"``, the 50 tag probabilities (binary cross-entropy against
   the soft tags), or a pooled layer such as ``"mean_pool"`` (753-d, standardised per
-  dimension; mean squared error).
+  dimension; mean squared error). ``distill_target="track"`` regresses the track's
+  mean over musicnn's clips from every patch; ``"patch"`` (with ``train_clips="real"``)
+  puts the first patch of each pair on one of musicnn's own 3-s patches and regresses
+  that patch's layer, read from ``patch_file`` (``_musicnn_features.py --patches``).
 - both, summed with ``distill_weight``.
 
 Every experiment is listed in ``EXPERIMENTS`` with its settings (``--set KEY=VALUE``
