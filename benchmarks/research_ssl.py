@@ -62,15 +62,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _real_data import CLIP_SECONDS, SR, clip_offsets  # noqa: E402
+from _real_data import CLIP_SECONDS, SR, clip_offsets, data_root  # noqa: E402
 
 
 def _data(rel):
     """``$SKLEARN_MUSIC_DATA/rel``; the variable must be set (no machine's path here)."""
-    root = os.environ.get("SKLEARN_MUSIC_DATA")
-    if not root:
+    root = data_root()
+    if root is None:
         sys.exit("set SKLEARN_MUSIC_DATA to the folder holding dev/ and wide/")
-    return Path(root) / rel
+    return root / rel
 
 
 CACHE = Path(os.environ["SSL_CACHE"]) if "SSL_CACHE" in os.environ else None
@@ -446,10 +446,12 @@ def run(name, overrides=None):
     if overrides:  # a variant of an experiment: its own name in the results and files
         name = name + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     torch.set_num_threads(cfg["threads"])
-    wide, dev = _load("wide"), _load("dev")
+    dev = _load("dev")
     if cfg["train_clips"] == "real":  # bench_real's cache of the wide set (up to 6 clips)
         with np.load(_data("shared_feats/mel_wide.npz"), allow_pickle=False) as z:
             wide = {k: z[k] for k in ("mel", "album", "track", "files")}
+    else:
+        wide = _load("wide")
     wide["mean"], wide["scale"] = _band_stats(wide["mel"])
     wide["tracks"] = np.unique(wide["track"])
     wide["rows_of"] = {t: np.flatnonzero(wide["track"] == t) for t in wide["tracks"]}

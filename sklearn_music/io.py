@@ -194,32 +194,29 @@ def _read_blocks(f, n, what, max_samples, allow_truncated):
     # meets a decoding error is lost whole
     block = max(1, 4096 // channels) if allow_truncated else _BLOCK_FRAMES
     cap = f.frames if n is None else min(n, f.frames)
-    out = np.empty(max(1, min(cap, max_samples + 1)), dtype=np.float32)
+    # read to the end: one block of slack, so that a file of the declared length ends
+    # with a short read instead of a growth of the output
+    slack = block if n is None else 0
+    out = np.empty(max(1, min(cap, max_samples) + slack), dtype=np.float32)
     buf = None if channels == 1 else np.empty((block, channels), dtype=np.float32)
     got = 0
     while n is None or got < n:
-        left = block if n is None else min(block, n - got)
+        if got == len(out):  # the file holds more than its header declared
+            out = np.concatenate([out, np.empty(len(out), dtype=np.float32)])
         room = len(out) - got
+        # mono goes straight into the output, as much as it holds
+        want = room if buf is None and not allow_truncated else min(block, room)
+        if n is not None:
+            want = min(want, n - got)
+        dst = out[got : got + want]
         try:
-            if room == 0:  # the declared length is reached: grow only if more comes
-                probe = np.empty((left, channels), dtype=np.float32) if buf is None else buf
-                want = left
-                k = len(f.read(want, dtype="float32", out=probe[:want]))
-                if k:
-                    out = np.concatenate([out, np.empty(max(len(out), k), dtype=np.float32)])
-                    _mix_down(probe[:k], out[got : got + k])
-            else:
-                if buf is None and not allow_truncated:  # mono: as much as the output holds
-                    left = room if n is None else min(room, n - got)
-                want = min(left, room)
-                dst = out[got : got + want]
-                k = len(f.read(want, dtype="float32", out=dst if buf is None else buf[:want]))
-                if buf is not None:
-                    _mix_down(buf[:k], dst[:k])
+            k = len(f.read(want, dtype="float32", out=dst if buf is None else buf[:want]))
         except sf.LibsndfileError:
             if allow_truncated and got:
                 break  # the caller asked for the part before the damage
             raise
+        if buf is not None:
+            _mix_down(buf[:k], dst[:k])
         got += k
         if got > max_samples:
             raise AudioLoadError(
@@ -233,9 +230,7 @@ def _read_blocks(f, n, what, max_samples, allow_truncated):
 
 def _mix_down(frames, out):
     """Mean over the channels of ``frames`` (n, channels) into ``out`` (n,), float32."""
-    if frames.shape[1] == 1:
-        out[:] = frames[:, 0]
-    elif frames.shape[1] == 2:
+    if frames.shape[1] == 2:
         np.add(frames[:, 0], frames[:, 1], out=out)
         np.multiply(out, np.float32(0.5), out=out)
     else:
