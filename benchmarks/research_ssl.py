@@ -5,6 +5,7 @@ Run from the repository root::
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py prepare dev|wide
     PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py run NAME [...] [--set K=V ...]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/research_ssl.py probe [--ensemble RUN ...]
 
 **Data.** Training: the ``wide`` open collection (``$SKLEARN_MUSIC_DATA/wide/<album>/<track>``,
 89 albums of Debian game soundtracks), up to ``WIDE_CLIPS`` 30-s clips per track, placed
@@ -521,6 +522,130 @@ def eval_weights(path):
         fh.write(json.dumps(row) + "\n")
 
 
+def _encoder_from_checkpoint(path):
+    """The PatchEncoder of a research checkpoint (``run``'s ``.pt``) and its band stats."""
+    import torch
+
+    from sklearn_music._modules import PatchEncoder
+
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    sd = ck["state_dict"]
+    conv = [v for k, v in sd.items() if k.startswith("conv.") and v.ndim == 3]
+    fc = [v for k, v in sd.items() if k.startswith("fc.") and k.endswith(".weight")]
+    enc = PatchEncoder(
+        sd["input_norm.weight"].shape[0],
+        n_filters=[w.shape[0] for w in conv],
+        n_conv=len(conv),
+        hidden_units=[w.shape[0] for w in fc[:-1]],
+        embedding_dim=fc[-1].shape[0],
+    )
+    enc.load_state_dict(sd)
+    return enc.eval(), ck["mean"], ck["scale"]
+
+
+def _layer_stats(enc, mel, mean, scale, batch=32):
+    """Mean and standard deviation over time of every conv block's output (after its
+    ReLU, before its max-pool) on whole clips, one (n_clips, 2 * filters) array each."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(mel), batch):
+            x = (mel[i : i + batch].astype(np.float32) - mean[:, None]) / scale[:, None]
+            h, stats = enc.input_norm(torch.from_numpy(x)), []
+            for m in enc.conv:
+                h = m(h)
+                if isinstance(m, torch.nn.ReLU):
+                    stats.append(torch.cat([h.mean(dim=2), h.std(dim=2)], dim=1).numpy())
+            out.append(stats)
+    return [np.concatenate(layer) for layer in zip(*out)]
+
+
+def probe(model="soundtracks-v1", ensemble=()):
+    """What a trained model's features give without further training, on ``dev``.
+
+    Rows (each scored like ``run``): the embeddings of ``model`` (a shipped model) raw,
+    centred, standardised and PCA-whitened (32 components) on the dev clips themselves
+    (unsupervised adaptation to the test catalogue: no labels), with MFCC statistics
+    and musicnn's mean-pooled layer under the same treatments; the mean / standard
+    deviation over time of each conv block of the model, and of the same network with
+    new random conv weights (its batch-norm statistics kept); the concatenation of the
+    L2-normalised embeddings of the research checkpoints ``ensemble`` (``run`` names,
+    files in the cache), each alone and all together.
+    """
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_music._pretrained_weights import read_payload
+    from sklearn_music.pretrained import _embedder_from_payload
+
+    torch.set_num_threads(DEFAULTS["threads"])
+    dev = _load("dev")
+    est = _embedder_from_payload(read_payload(model))
+    enc = est.net_.module_.encoder.eval()
+    rows = []
+
+    def add(name, emb):
+        rows.append({"name": f"probe {name}", "dim": int(emb.shape[1]), **score(emb, dev)})
+        r = rows[-1]
+        print(
+            f"{name:<48} P@1 {r['P@1']:.3f}  P@10 {r['P@10']:.3f}  mAP {r['mAP']:.3f}", flush=True
+        )
+
+    emb, _ = embed_clips(enc, dev["mel"], est.mean_, est.scale_, est.patch_frames)
+    treatments = {
+        "raw": lambda E: E,
+        "centred on dev": lambda E: E - E.mean(axis=0),
+        "standardised on dev": lambda E: StandardScaler().fit_transform(E),
+        "PCA-whitened on dev (32)": lambda E: PCA(32, whiten=True, random_state=0).fit_transform(E),
+    }
+    features = {model: emb, "MFCC statistics": dev["mfcc"]}
+    path = _data("shared_feats/musicnn_dev.npz")
+    if path.exists():
+        with np.load(path) as z:
+            features["musicnn mean_pool"] = z["mean_pool"].astype(np.float64)
+    for what, E in features.items():
+        for how, f in treatments.items():
+            add(f"{what}, {how}", f(E))
+
+    random_enc = _encoder_copy_with_random_convs(enc)
+    for what, e in ((model, enc), ("random conv weights", random_enc)):
+        layers = _layer_stats(e, dev["mel"], est.mean_, est.scale_)
+        for i, v in enumerate(layers):
+            half = v.shape[1] // 2
+            add(f"{what}, block {i + 1} mean", StandardScaler().fit_transform(v[:, :half]))
+            add(f"{what}, block {i + 1} mean+std", StandardScaler().fit_transform(v))
+        add(f"{what}, all blocks mean+std", StandardScaler().fit_transform(np.hstack(layers)))
+
+    if ensemble:
+        parts = []
+        for name in ensemble:
+            e, mean, scale = _encoder_from_checkpoint(_cache() / (name.replace("/", "_") + ".pt"))
+            E, _ = embed_clips(e, dev["mel"], mean, scale, DEFAULTS["patch_frames"])
+            add(name, E)
+            parts.append(E / np.linalg.norm(E, axis=1, keepdims=True))
+        add(f"ensemble of {len(parts)}", np.hstack(parts))
+    with open(_cache() / "results.jsonl", "a") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    return rows
+
+
+def _encoder_copy_with_random_convs(enc, seed=0):
+    """A copy of ``enc`` whose conv weights are drawn anew (He init, ``seed``)."""
+    import copy
+
+    import torch
+
+    torch.manual_seed(seed)
+    out = copy.deepcopy(enc)
+    for m in out.modules():
+        if isinstance(m, torch.nn.Conv1d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return out.eval()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -532,6 +657,9 @@ def main(argv=None):
     sub.add_parser("baselines")
     p = sub.add_parser("eval-weights")
     p.add_argument("path")
+    p = sub.add_parser("probe", help=probe.__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="soundtracks-v1")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN")
     args = parser.parse_args(argv)
     if args.cmd == "prepare":
         if args.which == "dev":
@@ -540,6 +668,8 @@ def main(argv=None):
             prepare("wide", _data("wide"), WIDE_CLIPS, dtype=np.float16)
     elif args.cmd == "eval-weights":
         eval_weights(args.path)
+    elif args.cmd == "probe":
+        probe(args.model, args.ensemble)
     elif args.cmd == "baselines":
         print(json.dumps(baselines(_load("dev"))))
     else:
