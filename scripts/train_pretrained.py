@@ -37,6 +37,7 @@ MAX_CLIPS = 3
 NAME = "soundtracks-v1"
 # the estimator's parameters; n_jobs and verbose are run settings, not the recipe
 RECIPE = dict(
+    init=None,  # from random weights (ConvEmbedder's default starts from this model)
     embedding_dim=128,
     n_filters=64,
     hidden_units=(256,),

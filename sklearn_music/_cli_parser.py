@@ -5,7 +5,10 @@ Kept apart from :mod:`sklearn_music.cli`, which holds what each command does.
 
 import argparse
 
+from ._pretrained_weights import MODELS
 from .utils._argparse import positive_int
+
+MODEL_NAMES = sorted(MODELS)
 
 PROG = "sklearn-music"
 
@@ -103,8 +106,17 @@ def build_parser(commands):
     p.add_argument(
         "--embedding-dim",
         type=positive_int,
-        default=64,
-        help="size of the embeddings (default 64)",
+        default=128,
+        help="size of the embeddings (default 128, the pretrained model's: see --init)",
+    )
+    p.add_argument(
+        "--init",
+        choices=["auto", "none", *MODEL_NAMES],
+        default="auto",
+        help="where training starts: 'auto' (default) fine-tunes the pretrained "
+        "soundtracks-v1 when the settings are its own (--sr 16000, --embedding-dim 128) "
+        "and starts from random weights otherwise; a model name fine-tunes it (an error "
+        "if the settings differ); 'none' starts from random weights",
     )
     p.add_argument(
         "--patch-frames",

@@ -11,6 +11,10 @@ from pathlib import Path
 # name -> file in sklearn_music/pretrained/
 MODELS = {"soundtracks-v1": "soundtracks-v1.pt"}
 
+# the model that ConvEmbedder(init="auto") starts from when the data and the
+# architecture fit it
+DEFAULT_MODEL = "soundtracks-v1"
+
 # the ConvEmbedder parameters that fix the shapes of the trunk's weights
 ARCHITECTURE_PARAMS = ("embedding_dim", "n_filters", "n_conv", "pooling", "hidden_units")
 
@@ -51,6 +55,21 @@ def _plain(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
+def _wrong_architecture(est, payload):
+    """The architecture parameters of ``est`` that differ from the payload's, as text."""
+    shipped = shipped_architecture(payload, type(est)().get_params())
+    return shipped, [
+        f"{k}={shipped[k]!r} (got {_plain(getattr(est, k))!r})"
+        for k in ARCHITECTURE_PARAMS
+        if _plain(getattr(est, k)) != shipped[k]
+    ]
+
+
+def fits_architecture(est, payload, n_mels):
+    """Whether ``est`` and input of ``n_mels`` bands fit the payload's trunk."""
+    return not _wrong_architecture(est, payload)[1] and int(n_mels) == int(payload["n_mels"])
+
+
 def check_architecture(est, payload, n_mels):
     """Raise ValueError unless ``est`` and the input fit the pretrained trunk.
 
@@ -63,12 +82,7 @@ def check_architecture(est, payload, n_mels):
     n_mels : int
         Mel bands of the training spectrograms.
     """
-    shipped = shipped_architecture(payload, type(est)().get_params())
-    wrong = [
-        f"{k}={shipped[k]!r} (got {_plain(getattr(est, k))!r})"
-        for k in ARCHITECTURE_PARAMS
-        if _plain(getattr(est, k)) != shipped[k]
-    ]
+    shipped, wrong = _wrong_architecture(est, payload)
     if wrong:
         raise ValueError(
             f"init={est.init!r} loads the trunk of the pretrained model, whose "

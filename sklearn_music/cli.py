@@ -177,6 +177,7 @@ def _cmd_fit(args):
     params = {
         "max_epochs": args.epochs,
         "embedding_dim": args.embedding_dim,
+        "init": _init(args),
         "random_state": args.random_state,
         "device": args.device,
         "verbose": int(args.verbose),
@@ -196,6 +197,20 @@ def _cmd_fit(args):
     save_model(_to_device(quiet(model), "cpu"), args.model)
     print(f"trained on {what}; saved the model to {args.model}")
     return 0
+
+
+def _init(args):
+    """ConvEmbedder's ``init`` for ``fit``: ``--init``, with ``auto`` kept to the
+    pretrained model's mel settings (its 128 bands computed at another rate would
+    fit its trunk but not its features)."""
+    from ._pretrained_weights import DEFAULT_MODEL, read_payload
+
+    if args.init == "none":
+        return None
+    if args.init == "auto":
+        sr = int(read_payload(DEFAULT_MODEL)["mel_params"]["sr"])
+        return "auto" if args.sr == sr else None
+    return args.init
 
 
 def _held_out(args, X, specs, y, params, progress):

@@ -57,6 +57,33 @@ def test_fit(model, capsys):
     assert fitted.named_steps["embed"].embedding_dim == 8
 
 
+@pytest.mark.parametrize(
+    "args, sr, init, init_",
+    [
+        ([], 16000, "auto", "soundtracks-v1"),  # the pretrained model's settings
+        ([], SR, None, None),  # its 128 bands at another rate: random weights
+        (["--init", "none"], 16000, None, None),
+        (["--embedding-dim", "8"], 16000, "auto", None),  # not its architecture
+    ],
+)
+def test_fit_starts_from_the_pretrained_model_by_default(tmp_path, music, args, sr, init, init_):
+    from sklearn_music.persistence import load_model
+
+    path = tmp_path / "m.skops"
+    common = ["--epochs", "1", "--no-eval", "--sr", str(sr), "--patch-frames", "16"]
+    assert main(["fit", str(music), "--model", str(path), *common, *args]) == 0
+    embed = load_model(path).named_steps["embed"]
+    assert (embed.init, embed.init_) == (init, init_)
+
+
+def test_fit_init_with_a_model_name_checks_the_settings(tmp_path, music, capsys):
+    path = tmp_path / "m.skops"
+    args = ["--epochs", "1", "--no-eval", "--patch-frames", "16", "--embedding-dim", "8"]
+    assert main(["fit", str(music), "--model", str(path), "--init", "soundtracks-v1", *args]) == 1
+    assert "embedding_dim=128 (got 8)" in capsys.readouterr().err
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("task", ["track", "contrastive"])
 def test_fit_unlabeled(music, tmp_path, capsys, task):
     from sklearn_music.persistence import load_model

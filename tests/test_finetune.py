@@ -1,4 +1,5 @@
-"""Fine-tuning ConvEmbedder from the pretrained soundtracks-v1 trunk (``init=``)."""
+"""Fine-tuning ConvEmbedder from the pretrained soundtracks-v1 trunk (``init=``,
+``"auto"`` by default)."""
 
 import pickle
 
@@ -15,7 +16,8 @@ from sklearn_music.datasets import make_tracks
 from sklearn_music.persistence import load_model, save_model
 from sklearn_music.pretrained import load
 
-# the pretrained model's architecture: the defaults but a 128-d embedding
+# the pretrained model's architecture (the defaults; before init="auto" the default
+# embedding had 64 dimensions)
 ARCH = dict(embedding_dim=128)
 
 
@@ -60,7 +62,9 @@ def test_starts_from_the_pretrained_weights(mels, tracks, trunk):
 def test_fine_tuning_changes_the_weights_from_near_the_pretrained_ones(mels, tracks, trunk):
     tuned = _trunk_of(_tuned(max_epochs=1).fit(mels, tracks.genre))
     scratch = _trunk_of(
-        ConvEmbedder(**ARCH, max_epochs=1, n_jobs=1, random_state=0).fit(mels, tracks.genre)
+        ConvEmbedder(**ARCH, init=None, max_epochs=1, n_jobs=1, random_state=0).fit(
+            mels, tracks.genre
+        )
     )
     for name in ("encoder.conv.1.weight", "encoder.fc.4.weight"):
         moved = float((tuned[name] - trunk[name]).norm() / trunk[name].norm())
@@ -89,7 +93,7 @@ def test_pipeline_clone_and_grid_search(tracks):
 
 
 def test_architecture_must_be_the_pretrained_one(mels, tracks):
-    est = ConvEmbedder(init="soundtracks-v1", max_epochs=1)
+    est = ConvEmbedder(init="soundtracks-v1", embedding_dim=64, max_epochs=1)
     with pytest.raises(ValueError, match=r"embedding_dim=128 \(got 64\)"):
         est.fit(mels, tracks.genre)
     assert not hasattr(est, "net_")  # fit left it unfitted
@@ -109,8 +113,51 @@ def test_persistence_round_trips(mels, tracks, tmp_path):
     np.testing.assert_array_equal(load_model(path).transform(mels), expected)
     # a model pickled before ``init`` existed loads with init=None
     state = est.__getstate__()
-    del state["init"]
+    del state["init"], state["init_"]
     old = ConvEmbedder.__new__(ConvEmbedder)
     old.__setstate__(state)
-    assert old.init is None and old.get_params()["init"] is None
+    assert old.init is None and old.get_params()["init"] is None and old.init_ is None
     np.testing.assert_array_equal(old.transform(mels), expected)
+    # ... and one pickled before ``init_`` existed started from its ``init``
+    state = est.__getstate__()
+    del state["init_"]
+    old = ConvEmbedder.__new__(ConvEmbedder)
+    old.__setstate__(state)
+    assert old.init_ == "soundtracks-v1"
+    # an unfitted one stays unfitted
+    fresh = ConvEmbedder.__new__(ConvEmbedder)
+    fresh.__setstate__({k: v for k, v in ConvEmbedder().__getstate__().items()})
+    assert not hasattr(fresh, "init_")
+
+
+def test_auto_is_the_pretrained_start_when_data_and_architecture_fit(mels, tracks, trunk):
+    auto = ConvEmbedder(n_jobs=1, random_state=0, max_epochs=0).fit(mels, tracks.genre)
+    assert auto.init == "auto" and auto.init_ == "soundtracks-v1"
+    got = _trunk_of(auto)
+    assert all(torch.equal(got[k], v) for k, v in trunk.items())
+    # trained: the same weights as naming the model
+    a = ConvEmbedder(n_jobs=1, random_state=0, max_epochs=1).fit(mels, tracks.genre)
+    b = _tuned(max_epochs=1).fit(mels, tracks.genre)
+    assert b.init_ == "soundtracks-v1"
+    np.testing.assert_array_equal(a.transform(mels), b.transform(mels))
+    # without labels too
+    ssl = ConvEmbedder(n_jobs=1, random_state=0, max_epochs=0).fit(mels)
+    assert ssl.init_ == "soundtracks-v1"
+    np.testing.assert_array_equal(ssl.mean_, auto.mean_)
+
+
+@pytest.mark.parametrize(
+    "params, bands",
+    [({}, 64), ({"embedding_dim": 64}, 128), ({"n_filters": 32}, 128), ({"init": None}, 128)],
+)
+def test_auto_falls_back_to_random_weights(mels, tracks, trunk, params, bands):
+    X = [m[:bands] for m in mels]
+    est = ConvEmbedder(n_jobs=1, random_state=0, max_epochs=0).set_params(**params)
+    est.fit(X, tracks.genre)
+    assert est.init_ is None
+    # its own band statistics, not the pretrained model's
+    frames = np.concatenate(X, axis=1).astype(np.float64)
+    np.testing.assert_allclose(est.mean_, frames.mean(axis=1), rtol=1e-5)
+    if bands == 128 and "n_filters" not in params:
+        name = "encoder.conv.1.weight"
+        assert not torch.equal(_trunk_of(est)[name], trunk[name])

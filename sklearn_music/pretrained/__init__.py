@@ -58,7 +58,10 @@ def _embedder_from_payload(payload):
     from .._embedder import ConvEmbedder
     from .._net import _net_from_state, net_init_params
 
-    est = ConvEmbedder(**payload["embedder_params"])
+    # the shipped models were trained from random weights (the payloads written
+    # before ``init`` was part of the recipe do not say so)
+    est = ConvEmbedder(**({"init": None} | dict(payload["embedder_params"])))
+    est.init_ = None
     est.n_features_in_ = int(payload["n_mels"])
     est.mean_ = payload["mean"].numpy().astype(np.float32)
     est.scale_ = payload["scale"].numpy().astype(np.float32)
