@@ -27,13 +27,17 @@ imports TensorFlow; without the file those rows are skipped with a message).
 **Rows.** ``_real_rows.default_rows`` lists the representations, one line each
 (``--row NAME=module:function[:fit]`` adds one from the command line): MFCC
 statistics, mean/std of the log-mel, musicnn's pooled layers (all standardised with
-the training pool's statistics), the default ``ConvEmbedder`` trained on the training
-pool's album labels, the same trained without labels (``fit(X)``) and the pretrained
-model (skipped, with a message, while they do not exist), and fine-tuning from the
-pretrained model (``ConvEmbedder(init="soundtracks-v1", embedding_dim=128)``: the
-pretrained architecture, its trunk from the shipped weights, a new album head) beside
-the same architecture from random weights. Rows that train run with
-``random_state`` 0..SEEDS-1 and report the mean ± standard deviation over the seeds.
+the training pool's statistics), ``ConvEmbedder`` from random weights (``init=None``,
+a 64-d embedding: the defaults before ``init="auto"``) trained on the training pool's
+album labels, the same trained without labels (``fit(X)``), the pretrained model, the
+default ``ConvEmbedder`` (``init="auto"``: from soundtracks-v1) trained without labels,
+and fine-tuning from the pretrained model on the album labels
+(``ConvEmbedder(init="soundtracks-v1")``, which is what the default ``init="auto"``
+trains on the default log-mel) beside the same architecture from random weights.
+Rows that train run with ``random_state`` 0..SEEDS-1 and report the mean ± standard
+deviation over the seeds. A row whose model starts from soundtracks-v1 is skipped,
+with a message, where the test set is ``wide``: soundtracks-v1 was trained on that
+audio (``--direction to-dev`` runs wide → dev alone).
 
 **In-domain protocol** (dev set). ``GroupKFold(5)`` with the track as group. In each
 fold the rows are fitted on the training clips, and every held-out clip queries all
@@ -215,28 +219,35 @@ def in_domain(dev, rows, seeds, *, folds=None):
     return [score_table(in_domain_title(dev["set"], folds), rows, splits, seeds)]
 
 
-def transfer(dev, wide, rows, seeds):
-    """Both transfer directions: wide → dev and dev → wide (albums ≥ MIN_TRACKS tracks)."""
+def transfer(dev, wide, rows, seeds, directions=("to-dev", "to-wide")):
+    """The transfer tables: wide → dev (``"to-dev"``) and dev → wide (``"to-wide"``,
+    albums with at least MIN_TRACKS tracks), those of ``directions``."""
     mid = middle_clips(wide)
     wide_test = mid[min_tracks_mask(wide)[mid]]
     n_alb = len(np.unique(wide["album"][wide_test]))
-    return [
-        score_table(
-            f"Transfer: trained on {wide['set']} ({len(wide['target_names'])} albums), "
-            f"tested on {dev['set']} ({len(dev['target_names'])} albums, never heard)",
-            rows,
-            [(subset(wide), subset(dev))],
-            seeds,
-        ),
-        score_table(
-            f"Transfer: trained on {dev['set']} ({len(dev['target_names'])} albums), "
-            f"tested on {wide['set']} ({n_alb} albums with ≥ {MIN_TRACKS} tracks, "
-            "middle clip of each track, never heard)",
-            rows,
-            [(subset(dev), subset(wide, wide_test))],
-            seeds,
-        ),
-    ]
+    tables = []
+    if "to-dev" in directions:
+        tables.append(
+            score_table(
+                f"Transfer: trained on {wide['set']} ({len(wide['target_names'])} albums), "
+                f"tested on {dev['set']} ({len(dev['target_names'])} albums, never heard)",
+                rows,
+                [(subset(wide), subset(dev))],
+                seeds,
+            )
+        )
+    if "to-wide" in directions:
+        tables.append(
+            score_table(
+                f"Transfer: trained on {dev['set']} ({len(dev['target_names'])} albums), "
+                f"tested on {wide['set']} ({n_alb} albums with ≥ {MIN_TRACKS} tracks, "
+                "middle clip of each track, never heard)",
+                rows,
+                [(subset(dev), subset(wide, wide_test))],
+                seeds,
+            )
+        )
+    return tables
 
 
 # --------------------------------------------------------------------------------------
@@ -282,14 +293,15 @@ def merge(old, tables, meta):
     """Results of a protocol: ``tables`` replace the rows of the same name in ``old``.
 
     Rows of ``old`` that were not run again (``--rows``) are kept, in their order, with
-    the command that made them; a table whose title changed is replaced whole.
+    the command that made them, and so are the tables of ``old`` that were not run
+    again (``--direction``); a new table title is added after the old tables.
     """
     for t in tables:
         for r in t["rows"]:
             r |= meta
     if not old:
         return {"tables": tables}
-    merged = []
+    merged = [o for o in old["tables"]]
     for t in tables:
         prev = next((o for o in old["tables"] if o["title"] == t["title"]), None)
         if prev is None:
@@ -300,8 +312,9 @@ def merge(old, tables, meta):
         run = {r["name"] for r in t["rows"]} | {n for n, _ in t["skipped"]}
         skipped = [s for s in prev["skipped"] if s[0] not in run] + t["skipped"]
         skipped = [s for s in skipped if s[0] not in {r["name"] for r in rows}]
-        merged.append(prev | {k: v for k, v in t.items() if k not in ("rows", "skipped")})
-        merged[-1] |= {"rows": rows, "skipped": skipped}
+        i = merged.index(prev)
+        merged[i] = prev | {k: v for k, v in t.items() if k not in ("rows", "skipped")}
+        merged[i] |= {"rows": rows, "skipped": skipped}
     return {"tables": merged}
 
 
@@ -371,17 +384,23 @@ ranking, a clip of another track of the same album relevant. *In-domain*: the de
 *Transfer*: fitted on one collection, tested on the other, whose albums the model
 never heard; each test clip queries the whole test collection (dev: all 502 clips;
 wide: the middle clip of each track of the albums with at least 4 tracks). The clips, features
-and rows are described in the docstring of ``benchmarks/bench_real.py``. The default
-``ConvEmbedder`` is trained on the cached log-mel of the default
-``MelSpectrogramTransformer()``, so its row is
-``Pipeline(MelSpectrogramTransformer(), ConvEmbedder(random_state=seed))``. musicnn
+and rows are described in the docstring of ``benchmarks/bench_real.py``. The
+``ConvEmbedder`` rows are trained on the cached log-mel of the default
+``MelSpectrogramTransformer()``, so a row is
+``Pipeline(MelSpectrogramTransformer(), ConvEmbedder(..., random_state=seed))``. The
+*scratch* and *self-supervised* rows are ``ConvEmbedder(init=None, embedding_dim=64)``:
+random initial weights and a 64-d embedding, the defaults until ``init="auto"``. musicnn
 (``MSD_musicnn``, Pons & Serra 2019, trained on the Million Song Dataset) is run in
 its own environment by ``benchmarks/_musicnn_features.py``: float32 log-mel, 3-s
 patches, each layer averaged over the 10 patches of a clip. The *fine-tuned* rows are
-``ConvEmbedder(init="soundtracks-v1", embedding_dim=128, random_state=seed)`` trained
-on the album labels like the scratch row: the pretrained architecture (a 128-d
-embedding), its trunk starting from the shipped weights, a new album head; the
-*128-d random init* row is the same architecture from random weights. The time column is fitting
+``ConvEmbedder(init="soundtracks-v1", random_state=seed)`` trained on the album labels
+like the scratch row: the pretrained architecture (a 128-d embedding), its trunk
+starting from the shipped weights, a new album head. The first of them is what the
+default ``ConvEmbedder(random_state=seed)`` (``init="auto"``) trains on this log-mel;
+the *ConvEmbedder default ... self-supervised* row is the same default fitted without
+labels. The *128-d random init* row is the pretrained architecture from random
+weights. Rows that start from soundtracks-v1 are not run in dev → wide: the model was
+trained on the wide audio. The time column is fitting
 and embedding (features cached), per seed, summed over folds, on a machine shared with
 other jobs: compare times within one run only.
 """
@@ -401,6 +420,13 @@ def _parser():
     parser.add_argument("--dev-set", default="dev", help="in-domain set (default dev)")
     parser.add_argument("--wide-set", default="wide", help="second set (default wide)")
     parser.add_argument("--protocol", choices=["in-domain", "transfer", "both"], default="both")
+    parser.add_argument(
+        "--direction",
+        choices=["both", "to-dev", "to-wide"],
+        default="both",
+        help="transfer direction(s): wide → dev, dev → wide or both (default); a model "
+        "that starts from soundtracks-v1 (trained on the wide audio) belongs in to-dev only",
+    )
     parser.add_argument("--rows", default="", help="comma-separated substrings of row names")
     parser.add_argument(
         "--row",
@@ -495,7 +521,8 @@ def main(argv=None):
         print("\n\n".join(rst_table(t) for t in new["in-domain"]))
     if args.protocol in ("transfer", "both"):
         wide = load_set(root, feats, args.wide_set)
-        new["transfer"] = transfer(dev, wide, rows, seeds)
+        directions = ("to-dev", "to-wide") if args.direction == "both" else (args.direction,)
+        new["transfer"] = transfer(dev, wide, rows, seeds, directions)
         print("\n\n".join(rst_table(t) for t in new["transfer"]))
     results = {}  # read now, not at the start: another run may have written meanwhile
     if args.results and Path(args.results).exists():
