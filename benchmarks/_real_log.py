@@ -231,35 +231,45 @@ TRANSFER_LOG = [
 
 TRANSFER_FINDINGS = """\
 On albums it never heard, **musicnn is the representation to beat**. Its weights know
-nothing of these soundtracks (the training collection only supplies the
-standardisation statistics), yet on the 8 dev albums its mean-pooled layer reaches P@1
-0.534 / P@10 0.436 / mAP 0.325 and its penultimate layer 0.468 / 0.419 / 0.332,
-against 0.361 / 0.331 / 0.275 for MFCC statistics and 0.373 / 0.308 / 0.253 for the
-mean/std of the log-mel (chance 0.206 / 0.206 / 0.215). The default ConvEmbedder
-trained on the wide album labels reaches 0.393 ± 0.019 / 0.346 ± 0.016 / 0.285 ±
-0.004 over 3 seeds: above MFCC statistics, below the pretrained soundtracks-v1
-(0.418 / 0.373 / 0.304) and musicnn's pooled layers. The default self-supervised
-``fit(X)`` on wide, 3 seeds: 0.344 ± 0.027 / 0.329 / 0.282, no better than the
-supervised row (the shipped model's recipe -- no augmentation, more pairs per track,
-5 epochs -- is what lifts it to 0.418). The reverse direction (dev → wide: 8 training
-albums, 42 test albums, 495 tracks, one clip each; chance 0.048 / 0.048 / 0.059) is
-harder for every row; there the self-supervised row (0.218 / 0.141 / 0.147) is above
-the supervised one (0.157 / 0.105 / 0.110: 8 album labels teach little), at the level
-of MFCC statistics (0.265 / 0.141 / 0.146), and musicnn's pooled layers lead (0.378 /
-0.225 / 0.217 for max_pool, 0.378 / 0.223 / 0.223 for mean_pool).
+nothing of these soundtracks (the training collection only supplies the standardisation
+statistics), yet on the 8 dev albums its mean-pooled layer reaches P@1 0.534 / P@10
+0.436 / mAP 0.325 and its penultimate layer 0.468 / 0.419 / 0.332, against 0.361 / 0.331
+/ 0.275 for MFCC statistics and 0.373 / 0.308 / 0.253 for the mean/std of the log-mel
+(chance 0.206 / 0.206 / 0.215). ConvEmbedder from random weights (the default until
+``init="auto"``) trained on the wide album labels reaches 0.393 ± 0.019 / 0.346 ± 0.016
+/ 0.285 ± 0.004 over 3 seeds: above MFCC statistics, below the pretrained soundtracks-v1
+(0.418 / 0.373 / 0.304) and musicnn's pooled layers. Fine-tuned from soundtracks-v1 on
+the same labels (what the default ``init="auto"`` does) it is lower, 0.363 ± 0.011 /
+0.323 / 0.272: the album labels of other albums pull it away from what the pre-training
+knew, so for albums never heard the frozen pretrained model is the one to use. The
+self-supervised ``fit(X)`` on wide from random weights, 3 seeds: 0.344 ± 0.027 / 0.329 /
+0.282, no better than the supervised row (the shipped model's recipe -- no augmentation,
+more pairs per track, 5 epochs -- is what lifts it to 0.418); from soundtracks-v1 (the
+default ``init="auto"``) 0.374 ± 0.022 / 0.345 / 0.287, below the frozen model: more
+contrastive training with the default augmentations does not add to it. The reverse
+direction (dev → wide: 8 training albums, 42 test albums, 495 tracks, one clip each;
+chance 0.048 / 0.048 / 0.059) is harder for every row; there the self-supervised row
+(0.218 / 0.141 / 0.147) is above the supervised one (0.157 / 0.105 / 0.110: 8 album
+labels teach little), at the level of MFCC statistics (0.265 / 0.141 / 0.146), and
+musicnn's pooled layers lead (0.378 / 0.225 / 0.217 for max_pool, 0.378 / 0.223 / 0.223
+for mean_pool).
+
+Rows that start from soundtracks-v1 are not run in dev → wide (it was trained on the
+wide audio; the frozen model's row there, 0.295 / 0.184 / 0.186, was removed for that
+reason).
 
 In-domain the picture turns around, as on the issue's held-out collection: the
-supervised ConvEmbedder fine-tuned from soundtracks-v1 (0.449 / 0.404 / 0.431, 3 seeds)
-is above musicnn's best layer (penultimate 0.411 / 0.343 / 0.375), and so was the
-supervised default trained from scratch (0.374 / 0.381 / 0.403; 0.419 / 0.388 / 0.417
-when measured at commit 8206721 in the environment of 2026-11-25: that commit's own
-``bench_real.py`` and package give seed 0 0.375 / 0.371 / 0.398 in today's environment,
-the very scores of today's code, so the difference came from the environment, not the
-code), both above MFCC statistics (0.294 / 0.289 / 0.328) and the log-mel mean/std
-(0.231 / 0.230 / 0.282). Which musicnn layer is best
-depends on the protocol (penultimate in-domain, mean_pool in transfer); the max-pooled
-layer and the 50 tag probabilities are the weakest in-domain, so a distillation target
-made of tags alone carries less than the 753-d pooled features.
+supervised ConvEmbedder fine-tuned from soundtracks-v1 (0.449 / 0.404 / 0.431, 3 seeds;
+the default since ``init="auto"``) is above musicnn's best layer (penultimate 0.411 /
+0.343 / 0.375), and so was the supervised default before it, trained from scratch (0.374
+/ 0.381 / 0.403; 0.419 / 0.388 / 0.417 when measured at commit 8206721 in the
+environment of 2026-11-25: that commit's own ``bench_real.py`` and package give seed 0
+0.375 / 0.371 / 0.398 in today's environment, the very scores of today's code, so the
+difference came from the environment, not the code), both above MFCC statistics (0.294 /
+0.289 / 0.328) and the log-mel mean/std (0.231 / 0.230 / 0.282). Which musicnn layer is
+best depends on the protocol (penultimate in-domain, mean_pool in transfer); the
+max-pooled layer and the 50 tag probabilities are the weakest in-domain, so a
+distillation target made of tags alone carries less than the 753-d pooled features.
 
 Caveats of these runs: the trained transfer rows (2026-11-26 10:24 UTC, idle machine)
 were run after the other rows of the transfer tables, in the same environment; the
