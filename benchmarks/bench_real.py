@@ -225,29 +225,24 @@ def transfer(dev, wide, rows, seeds, directions=("to-dev", "to-wide")):
     mid = middle_clips(wide)
     wide_test = mid[min_tracks_mask(wide)[mid]]
     n_alb = len(np.unique(wide["album"][wide_test]))
-    tables = []
-    if "to-dev" in directions:
-        tables.append(
-            score_table(
-                f"Transfer: trained on {wide['set']} ({len(wide['target_names'])} albums), "
-                f"tested on {dev['set']} ({len(dev['target_names'])} albums, never heard)",
-                rows,
-                [(subset(wide), subset(dev))],
-                seeds,
-            )
-        )
-    if "to-wide" in directions:
-        tables.append(
-            score_table(
-                f"Transfer: trained on {dev['set']} ({len(dev['target_names'])} albums), "
-                f"tested on {wide['set']} ({n_alb} albums with ≥ {MIN_TRACKS} tracks, "
-                "middle clip of each track, never heard)",
-                rows,
-                [(subset(dev), subset(wide, wide_test))],
-                seeds,
-            )
-        )
-    return tables
+    plans = {
+        "to-dev": (
+            f"Transfer: trained on {wide['set']} ({len(wide['target_names'])} albums), "
+            f"tested on {dev['set']} ({len(dev['target_names'])} albums, never heard)",
+            lambda: [(subset(wide), subset(dev))],
+        ),
+        "to-wide": (
+            f"Transfer: trained on {dev['set']} ({len(dev['target_names'])} albums), "
+            f"tested on {wide['set']} ({n_alb} albums with ≥ {MIN_TRACKS} tracks, "
+            "middle clip of each track, never heard)",
+            lambda: [(subset(dev), subset(wide, wide_test))],
+        ),
+    }
+    return [
+        score_table(title, rows, splits(), seeds)
+        for key, (title, splits) in plans.items()
+        if key in directions
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -301,18 +296,20 @@ def merge(old, tables, meta):
             r |= meta
     if not old:
         return {"tables": tables}
-    merged = [o for o in old["tables"]]
+    merged = list(old["tables"])
+    titles = [o["title"] for o in merged]
     for t in tables:
-        prev = next((o for o in old["tables"] if o["title"] == t["title"]), None)
-        if prev is None:
+        if t["title"] not in titles:
             merged.append(t)
+            titles.append(t["title"])
             continue
+        i = titles.index(t["title"])
+        prev = merged[i]
         new = {r["name"]: r for r in t["rows"]}
         rows = [new.pop(r["name"], r) for r in prev["rows"]] + list(new.values())
         run = {r["name"] for r in t["rows"]} | {n for n, _ in t["skipped"]}
         skipped = [s for s in prev["skipped"] if s[0] not in run] + t["skipped"]
         skipped = [s for s in skipped if s[0] not in {r["name"] for r in rows}]
-        i = merged.index(prev)
         merged[i] = prev | {k: v for k, v in t.items() if k not in ("rows", "skipped")}
         merged[i] |= {"rows": rows, "skipped": skipped}
     return {"tables": merged}
