@@ -195,6 +195,11 @@ def _cache():
     return CACHE if CACHE is not None else _data("ssl_cache")
 
 
+def _checkpoint(name):
+    """The file of run ``name``'s trained encoder in the cache."""
+    return _cache() / (name.replace("/", "_") + ".pt")
+
+
 def _load(name):
     with np.load(_cache() / f"{name}.npz", allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
@@ -241,20 +246,22 @@ def _patches(data, rows, offs, f):
     return torch.from_numpy((x - data["mean"][:, None]) / data["scale"][:, None])
 
 
-def load_patch_targets(wide, layer, path):
+def load_patch_targets(wide, layer, path, patch_frames):
     """musicnn's ``layer`` for every 3-s patch that it computed on the wide clips of
     ``bench_real.py`` (``train_clips="real"``), standardised per dimension; sets
     ``wide["patches_of"]``: clip row -> (frame offsets of our patches that start where
     musicnn's do, their targets), and returns the target width."""
+    from sklearn_music import MelSpectrogramTransformer
+
     with np.load(path) as z:
         values, clip, start, files = z[layer].astype(np.float64), z["clip"], z["start"], z["files"]
         offset = z["offset"]
     if not np.array_equal(files, wide["files"]):
         raise SystemExit(f"{path}: its clips are not those of train_clips='real'")
     values = ((values - values.mean(axis=0)) / (values.std(axis=0) + 1e-6)).astype(np.float32)
-    frames = np.round((start - offset[clip]) * SR / 512).astype(int)  # hop of our log-mel
-    n_frames, patch = wide["mel"].shape[2], 96
-    ok = frames + patch <= n_frames
+    hop = MelSpectrogramTransformer().hop_length  # the log-mel of the wide cache
+    frames = np.round((start - offset[clip]) * SR / hop).astype(int)
+    ok = frames + patch_frames <= wide["mel"].shape[2]
     wide["patches_of"] = {
         r: (frames[ok & (clip == r)], values[ok & (clip == r)]) for r in np.unique(clip[ok])
     }
@@ -294,7 +301,7 @@ def train(cfg, data, tags=None):
     from torch.nn import functional as F
 
     from sklearn_music._contrastive import ProjectionHead, SpecAugment, nt_xent_loss
-    from sklearn_music._modules import PatchEncoder
+    from sklearn_music._modules import PatchEncoder, he_init_convs
 
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
@@ -305,9 +312,7 @@ def train(cfg, data, tags=None):
         embedding_dim=cfg["embedding_dim"],
         dropout=cfg["dropout"],
     )
-    for m in enc.modules():
-        if isinstance(m, torch.nn.Conv1d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    he_init_convs(enc)
     heads = torch.nn.ModuleDict()
     obj = cfg["objective"]
     if "contrastive" in obj:
@@ -412,16 +417,26 @@ def baselines(dev):
         "melstats": score(StandardScaler().fit_transform(stats), dev),
     }
     # musicnn (MSD) features of the same clips, from the shared cache when present
-    path = _data("shared_feats/musicnn_dev.npz")
-    if path.exists():
-        with np.load(path) as z:
-            rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
-            if list(z["files"]) != rel or not np.allclose(z["offset"], dev["offset"]):
-                raise ValueError(f"{path}: not the clips of the dev cache")
-            for layer in ("taggram", "penultimate", "mean_pool", "max_pool"):
-                out[f"musicnn {layer}"] = score(z[layer], dev)
-                out[f"musicnn {layer} (std)"] = score(StandardScaler().fit_transform(z[layer]), dev)
+    for layer, values in _musicnn_dev(dev).items():
+        out[f"musicnn {layer}"] = score(values, dev)
+        out[f"musicnn {layer} (std)"] = score(StandardScaler().fit_transform(values), dev)
     return out
+
+
+def _musicnn_dev(dev):
+    """musicnn's pooled layers of the dev clips from the shared cache ({} without it);
+    raises ValueError unless its rows are the clips of the dev cache, in order."""
+    path = _data("shared_feats/musicnn_dev.npz")
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        rel = ["/".join(Path(f).parts[-2:]) for f in dev["files"]]
+        if list(z["files"]) != rel or not np.allclose(z["offset"], dev["offset"]):
+            raise ValueError(f"{path}: not the clips of the dev cache")
+        return {
+            layer: z[layer].astype(np.float64)
+            for layer in ("taggram", "penultimate", "mean_pool", "max_pool")
+        }
 
 
 def _overrides(pairs):
@@ -459,7 +474,9 @@ def run(name, overrides=None):
     tags = None
     if "distill" in cfg["objective"]:
         if cfg["distill_target"] == "patch":
-            width = load_patch_targets(wide, cfg["distill_layer"], _data(cfg["patch_file"]))
+            width = load_patch_targets(
+                wide, cfg["distill_layer"], _data(cfg["patch_file"]), cfg["patch_frames"]
+            )
             tags = np.zeros((1, width), dtype=np.float32)  # only its width is used
         else:
             tags = load_tags(wide, cfg["distill_layer"])
@@ -472,7 +489,7 @@ def run(name, overrides=None):
     row["pooled"] = score(pooled, dev)
     torch.save(
         {"state_dict": enc.state_dict(), "mean": wide["mean"], "scale": wide["scale"]},
-        _cache() / (name.replace("/", "_") + ".pt"),
+        _checkpoint(name),
     )
     print(json.dumps(row), flush=True)
     with open(_cache() / "results.jsonl", "a") as fh:
@@ -601,10 +618,9 @@ def probe(model="soundtracks-v1", ensemble=()):
         "PCA-whitened on dev (32)": lambda E: PCA(32, whiten=True, random_state=0).fit_transform(E),
     }
     features = {model: emb, "MFCC statistics": dev["mfcc"]}
-    path = _data("shared_feats/musicnn_dev.npz")
-    if path.exists():
-        with np.load(path) as z:
-            features["musicnn mean_pool"] = z["mean_pool"].astype(np.float64)
+    musicnn = _musicnn_dev(dev)
+    if musicnn:
+        features["musicnn mean_pool"] = musicnn["mean_pool"]
     for what, E in features.items():
         for how, f in treatments.items():
             add(f"{what}, {how}", f(E))
@@ -621,7 +637,7 @@ def probe(model="soundtracks-v1", ensemble=()):
     if ensemble:
         parts = []
         for name in ensemble:
-            e, mean, scale = _encoder_from_checkpoint(_cache() / (name.replace("/", "_") + ".pt"))
+            e, mean, scale = _encoder_from_checkpoint(_checkpoint(name))
             E, _ = embed_clips(e, dev["mel"], mean, scale, DEFAULTS["patch_frames"])
             add(name, E)
             parts.append(E / np.linalg.norm(E, axis=1, keepdims=True))
@@ -638,12 +654,10 @@ def _encoder_copy_with_random_convs(enc, seed=0):
 
     import torch
 
+    from sklearn_music._modules import he_init_convs
+
     torch.manual_seed(seed)
-    out = copy.deepcopy(enc)
-    for m in out.modules():
-        if isinstance(m, torch.nn.Conv1d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-    return out.eval()
+    return he_init_convs(copy.deepcopy(enc)).eval()
 
 
 def main(argv=None):

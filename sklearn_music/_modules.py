@@ -73,6 +73,15 @@ def min_patch_frames(n_conv=3, pool_sizes=None):
     return n
 
 
+def he_init_convs(module):
+    """He initialisation of every ``Conv1d`` weight of ``module`` (each conv of the
+    encoder is followed by batch norm and ReLU); returns ``module``."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return module
+
+
 class GlobalTemporalPooling(nn.Module):
     """Concatenate mean, max and L2 pooling over the time axis.
 

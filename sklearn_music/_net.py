@@ -140,11 +140,10 @@ class _PatchNet(NeuralNet):
         return loss + self.contrastive_weight * pair
 
     def initialize_module(self):
+        from ._modules import he_init_convs
+
         super().initialize_module()
-        # He initialisation of the conv layers (each followed by BN and ReLU)
-        for m in self.module_.modules():
-            if isinstance(m, torch.nn.Conv1d):
-                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        he_init_convs(self.module_)
         return self
 
 
