@@ -44,6 +44,10 @@ the same way (row ``mfcc``).
   that patch's layer, read from ``patch_file`` (``_musicnn_features.py --patches``).
 - both, summed with ``distill_weight``.
 
+``frontend="musicnn"`` puts a musicnn-style front-end (2-D timbral filters max-pooled
+over frequency, 1-D temporal filters; :func:`_musicnn_front`) before the encoder's 1-D
+convolutions.
+
 Every experiment is listed in ``EXPERIMENTS`` with its settings (``--set KEY=VALUE``
 overrides any of ``DEFAULTS`` for one run, which is then named after the overrides;
 ``train_clips="real"`` trains on ``bench_real.py``'s cache of the wide set, up to 6
@@ -155,6 +159,9 @@ DEFAULTS = dict(
     distill_target="track",  # "track": the track's mean; "patch": musicnn's own 3-s patch
     patch_file="shared_feats/musicnn_wide_patches.npz",  # under $SKLEARN_MUSIC_DATA
     train_clips="ssl",  # "ssl": this script's 3 clips a track; "real": bench_real's (up to 6)
+    frontend="none",  # "musicnn": 2-D timbral + temporal filters before the 1-D trunk
+    front_filters=32,  # filters of each front-end branch
+    front_stride=1,  # stride of the timbral filters along the mel axis
     threads=1,
     seed=0,
 )
@@ -184,6 +191,7 @@ EXPERIMENTS = {
         mask_frac=0.0,
     ),
     "c-wide": dict(n_filters=128, steps=1200),
+    "c-front": dict(frontend="musicnn", max_shift=0, mix_db=-100.0, mask_frac=0.0),
     "album": dict(objective="album", **NO_AUG),
     "album-aug": dict(objective="album"),
     "distill": dict(objective="distill"),
@@ -312,6 +320,8 @@ def train(cfg, data, tags=None):
         embedding_dim=cfg["embedding_dim"],
         dropout=cfg["dropout"],
     )
+    if cfg["frontend"] == "musicnn":
+        enc = _with_musicnn_front(enc, data["mel"].shape[1], cfg)
     he_init_convs(enc)
     heads = torch.nn.ModuleDict()
     obj = cfg["objective"]
@@ -378,6 +388,66 @@ def train(cfg, data, tags=None):
                 flush=True,
             )
     return enc.eval(), time.perf_counter() - t0
+
+
+def _musicnn_front(n_mels, n_filters, stride=1):
+    """A front-end in the style of musicnn (Pons & Serra 2019): 2-D "timbral" filters
+    spanning 70 % and 40 % of the mel bands (7 frames wide, placed every ``stride``
+    bands), max-pooled over frequency, so a timbre is found at any pitch; and 1-D
+    "temporal" filters of 32, 64 and 128 frames on the band-averaged spectrogram.
+    Maps (batch, n_mels, T) to (batch, 5 * n_filters, T)."""
+    import torch
+    from torch import nn
+
+    class Front(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.timbral = nn.ModuleList(
+                nn.Sequential(
+                    nn.Conv2d(1, n_filters, (int(h * n_mels), 7), (stride, 1), (0, 3), bias=False),
+                    nn.BatchNorm2d(n_filters),
+                    nn.ReLU(),
+                )
+                for h in (0.7, 0.4)
+            )
+            self.temporal = nn.ModuleList(
+                nn.Sequential(
+                    nn.Conv1d(1, n_filters, w, padding=w // 2, bias=False),
+                    nn.BatchNorm1d(n_filters),
+                    nn.ReLU(),
+                )
+                for w in (32, 64, 128)
+            )
+
+        def forward(self, x):
+            t = x.shape[2]
+            out = [b(x[:, None]).amax(dim=2) for b in self.timbral]
+            m = x.mean(dim=1, keepdim=True)
+            out += [b(m)[:, :, :t] for b in self.temporal]
+            return torch.cat(out, dim=1)
+
+    return Front()
+
+
+def _with_musicnn_front(enc, n_mels, cfg):
+    """``enc`` rebuilt on 5 * front_filters input channels, its input norm followed by
+    the musicnn-style front-end (forward, pooling and embed_clips unchanged)."""
+    from torch import nn
+
+    from sklearn_music._modules import PatchEncoder
+
+    width = 5 * cfg["front_filters"]
+    enc = PatchEncoder(
+        width,
+        n_filters=cfg["n_filters"],
+        hidden_units=tuple(cfg["hidden_units"]),
+        embedding_dim=cfg["embedding_dim"],
+        dropout=cfg["dropout"],
+    )
+    enc.input_norm = nn.Sequential(
+        nn.BatchNorm1d(n_mels), _musicnn_front(n_mels, cfg["front_filters"], cfg["front_stride"])
+    )
+    return enc
 
 
 def embed_clips(enc, mel, mean, scale, patch_frames, batch=256):
