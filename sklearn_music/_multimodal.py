@@ -46,7 +46,7 @@ class MultimodalEmbedder(
     Conv(spectrogram patch)) → FC → embedding → heads``. The audio branch is
     :class:`ConvEmbedder`'s convolutional network over a spectrogram patch; the
     text branch splits the lyrics with a plain regular expression
-    (:func:`~sklearn_music._side.tokenize`), maps the tokens to a vocabulary learned
+    (``sklearn_music._side.tokenize``), maps the tokens to a vocabulary learned
     in :meth:`fit` (unknown words share one id), embeds them and runs a GRU over
     them, mean-pooled; the metadata branch has one embedding table per
     categorical column and takes the numeric columns standardised. Each target
