@@ -313,15 +313,19 @@ def train(cfg, data, tags=None):
 
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
+    n_mels = data["mel"].shape[1]
+    front = None
+    if cfg["frontend"] == "musicnn":
+        front = _musicnn_front(n_mels, cfg["front_filters"], cfg["front_stride"])
     enc = PatchEncoder(
-        data["mel"].shape[1],
+        n_mels if front is None else 5 * cfg["front_filters"],
         n_filters=cfg["n_filters"],
         hidden_units=tuple(cfg["hidden_units"]),
         embedding_dim=cfg["embedding_dim"],
         dropout=cfg["dropout"],
     )
-    if cfg["frontend"] == "musicnn":
-        enc = _with_musicnn_front(enc, data["mel"].shape[1], cfg)
+    if front is not None:  # forward, pooling and embed_clips unchanged
+        enc.input_norm = torch.nn.Sequential(torch.nn.BatchNorm1d(n_mels), front)
     he_init_convs(enc)
     heads = torch.nn.ModuleDict()
     obj = cfg["objective"]
@@ -427,27 +431,6 @@ def _musicnn_front(n_mels, n_filters, stride=1):
             return torch.cat(out, dim=1)
 
     return Front()
-
-
-def _with_musicnn_front(enc, n_mels, cfg):
-    """``enc`` rebuilt on 5 * front_filters input channels, its input norm followed by
-    the musicnn-style front-end (forward, pooling and embed_clips unchanged)."""
-    from torch import nn
-
-    from sklearn_music._modules import PatchEncoder
-
-    width = 5 * cfg["front_filters"]
-    enc = PatchEncoder(
-        width,
-        n_filters=cfg["n_filters"],
-        hidden_units=tuple(cfg["hidden_units"]),
-        embedding_dim=cfg["embedding_dim"],
-        dropout=cfg["dropout"],
-    )
-    enc.input_norm = nn.Sequential(
-        nn.BatchNorm1d(n_mels), _musicnn_front(n_mels, cfg["front_filters"], cfg["front_stride"])
-    )
-    return enc
 
 
 def embed_clips(enc, mel, mean, scale, patch_frames, batch=256):
@@ -617,6 +600,8 @@ def _encoder_from_checkpoint(path):
 
     ck = torch.load(path, weights_only=False, map_location="cpu")
     sd = ck["state_dict"]
+    if "input_norm.weight" not in sd:
+        raise SystemExit(f"{path}: a run with a front-end; only plain encoders are read back")
     conv = [v for k, v in sd.items() if k.startswith("conv.") and v.ndim == 3]
     fc = [v for k, v in sd.items() if k.startswith("fc.") and k.endswith(".weight")]
     enc = PatchEncoder(
