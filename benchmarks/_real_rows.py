@@ -38,8 +38,7 @@ class Row:
         """Fit on the ``train`` pool, return the embeddings of the ``test`` pool."""
         if test["set"] in self.heard:
             raise SkipRow(
-                f"starts from soundtracks-v1, which was trained on the {test['set']} "
-                "audio: those albums are not unheard"
+                f"its model was trained on the {test['set']} audio: those albums are not unheard"
             )
         est = self.factory(seed)
         X_test = features(test, self.input)
